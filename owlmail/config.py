@@ -1,0 +1,66 @@
+"""Default settings. Overridden by instance/config.py, then by OWLMAIL_* variables."""
+
+from datetime import timedelta
+
+
+class Defaults:
+    """The defaults every deployment starts from (see INTERFACE.md)."""
+
+    SQLALCHEMY_DATABASE_URI = None  # filled in by the factory: SQLite file in instance/
+    SECRET_KEY = None  # filled in by the factory: generated once, kept in instance/
+    SECRET_KEY_FALLBACKS: list[str] = []  # older keys still accepted for tokens
+    BASE_URL = "http://127.0.0.1:5000"
+
+    # Flask-Mail's SMTP settings. No MAIL_SERVER means the dev outbox.
+    MAIL_SERVER = None
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME = None
+    MAIL_PASSWORD = None
+    MAIL_DEFAULT_SENDER = "OWL morgen <newsletter@owl-morgen.de>"
+    MAIL_TIMEOUT = 30
+    MAIL_SUPPRESS_SEND = False  # the outbox decides; testing must still reach the test server
+    CONTACT_RECIPIENT = "info@owl-morgen.de"
+    LIST_ID = "OWL morgen Newsletter <newsletter.owl-morgen.de>"
+
+    # Scheduler and sender: in the web process only under `make run`.
+    SCHEDULER_ENABLED = False
+    OUTBOX_POLL_SECONDS = 1.0
+    OUTBOX_BATCH_SIZE = 50
+    OUTBOX_MAX_AGE_HOURS = 72  # give up on a transactional mail after this long
+
+    # Public forms.
+    RATELIMIT_ENABLED = True
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    SUBSCRIBE_RATE_LIMIT = "10/minute;60/hour"
+    SUBSCRIBE_ADDRESS_RATE_LIMIT = "3/hour;6/day"
+    CONTACT_RATE_LIMIT = "5/minute;30/hour"
+    LOGIN_RATE_LIMIT = "10/minute;50/hour"
+    FORM_MIN_SECONDS = 2
+    FORM_MAX_AGE_SECONDS = 24 * 3600
+    MAX_CONTENT_LENGTH = 1024 * 1024  # 1 MiB request bodies
+
+    # Subscriptions and proof of consent.
+    CONFIRM_TOKEN_MAX_AGE = int(timedelta(days=7).total_seconds())
+    PENDING_PURGE_DAYS = 14
+    CONSENT_IP_MODE = "store"  # store | truncate | omit
+
+    # Operator data for imprint, privacy page and mail footers.
+    OPERATOR_NAME = "OstWestfalenLippe GmbH"
+    OPERATOR_ADDRESS = "Turnerstraße 5–9, 33602 Bielefeld"
+    OPERATOR_EMAIL = "info@owl-morgen.de"
+    OPERATOR_PHONE = "+49 521 96733-0"
+    OPERATOR_REPRESENTATIVE = "die Geschäftsführung"
+    OPERATOR_REGISTER = "Amtsgericht Bielefeld"
+    PRIVACY_CONTACT = "datenschutz@owl-morgen.de"
+
+    BABEL_DEFAULT_LOCALE = "de"
+    BABEL_DEFAULT_TIMEZONE = "Europe/Berlin"
+    LANGUAGES = ["de", "en"]
+
+    WTF_CSRF_TIME_LIMIT = None  # valid as long as the session: long forms must not expire
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_HTTPONLY = True
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}

@@ -1,0 +1,45 @@
+"""Bot defences shared by the public forms: a honeypot and a signed minimum fill time."""
+
+import enum
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, StringField
+
+from .tokens import Purpose, TokenError, load_with_age, sign
+
+
+class Verdict(enum.Enum):
+    HUMAN = "human"
+    BOT = "bot"  # honeypot filled: answer as if all went well, do nothing
+    TOO_FAST = "too_fast"  # sent back faster than FORM_MIN_SECONDS, or stamp missing/forged
+
+
+def form_stamp() -> str:
+    """A signed timestamp the form carries; its age is checked when it comes back."""
+    return sign(Purpose.FORM_TIME, "form")
+
+
+class GuardedForm(FlaskForm):
+    """A public form with a honeypot field and a signed render time."""
+
+    # Named like a field a bot wants to fill; hidden from people by CSS and aria.
+    website = StringField(_l("Webseite (bitte leer lassen)"))
+    form_ts = HiddenField(default=form_stamp)
+
+    def verdict(self) -> Verdict:
+        """Judge whether a person filled the form."""
+        if self.website.data:
+            return Verdict.BOT
+        try:
+            _, age = load_with_age(Purpose.FORM_TIME, self.form_ts.data or "")
+        except TokenError:
+            return Verdict.TOO_FAST
+        if age < current_app.config["FORM_MIN_SECONDS"]:
+            return Verdict.TOO_FAST
+        return Verdict.HUMAN
+
+    def restamp(self) -> None:
+        """Give the re-rendered form a fresh timestamp."""
+        self.form_ts.data = form_stamp()

@@ -1,0 +1,62 @@
+"""What proves consent: the exact text shown, and who agreed from where."""
+
+import hashlib
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from flask import current_app, render_template, request
+from markupsafe import Markup
+
+from ..extensions import db
+from .models import ConsentText
+
+CONSENT_TEMPLATE = "subscriptions/_consent_text.html"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where and how a person acted: stored with every consent event."""
+
+    ip: str | None
+    user_agent: str | None
+    source_url: str | None
+
+    @classmethod
+    def from_request(cls) -> "Evidence":
+        return cls(
+            ip=_stored_ip(request.remote_addr),
+            user_agent=(request.user_agent.string or "")[:500] or None,
+            source_url=(request.referrer or request.url)[:500],
+        )
+
+    @classmethod
+    def none(cls, source: str) -> "Evidence":
+        """For actions without a request (import, scheduled jobs)."""
+        return cls(ip=None, user_agent=None, source_url=source)
+
+
+def _stored_ip(ip: str | None) -> str | None:
+    """The IP as CONSENT_IP_MODE says: store, truncate (/24, /48) or omit."""
+    mode = current_app.config["CONSENT_IP_MODE"]
+    if not ip or mode == "omit":
+        return None
+    if mode == "truncate":
+        address = ipaddress.ip_address(ip)
+        prefix = 24 if address.version == 4 else 48
+        return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
+    return ip
+
+
+def consent_text() -> Markup:
+    """The consent wording as shown next to the checkbox."""
+    return Markup(render_template(CONSENT_TEMPLATE))  # noqa: S704 (our own autoescaped template)
+
+
+def current_version() -> str:
+    """The version of the consent text shown now; stored once per wording, forever."""
+    plain = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", str(consent_text()))).strip()
+    version = hashlib.sha256(plain.encode()).hexdigest()[:12]
+    if db.session.get(ConsentText, version) is None:
+        db.session.add(ConsentText(version=version, text=plain))
+    return version

@@ -1,0 +1,230 @@
+"""The subscription state machine: pending → confirmed → unsubscribed, with proof."""
+
+import json
+import logging
+import secrets
+from datetime import timedelta
+
+from flask import current_app, url_for
+from sqlalchemy import delete, select
+
+from ..extensions import db
+from ..mailing.message import build_message, format_address, queue_mail, render_mail
+from ..mailing.message import template_version as mail_template_version
+from ..timeutil import utcnow
+from ..tokens import Purpose, TokenError, load, same_secret, sign
+from .addresses import address_hash, ascii_address, normalize_address
+from .consent import Evidence
+from .models import ConsentEvent, Subscriber, SubscriberStatus, Suppression, Topic
+
+log = logging.getLogger(__name__)
+AUTO_HEADERS = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}
+
+
+# --- reading ---------------------------------------------------------------
+
+def visible_topics() -> list[Topic]:
+    """Topics a person may choose, in their display order."""
+    query = select(Topic).where(Topic.hidden.is_(False)).order_by(Topic.position, Topic.name)
+    return list(db.session.scalars(query))
+
+
+def topics_by_slugs(slugs: list[str]) -> list[Topic]:
+    """The visible topics named; no choice means all of them."""
+    topics = visible_topics()
+    chosen = [topic for topic in topics if topic.slug in set(slugs)]
+    return chosen or topics
+
+
+def find_by_address(email_key: str) -> Subscriber | None:
+    return db.session.scalar(select(Subscriber).where(Subscriber.email_key == email_key))
+
+
+def clean_name(name: str | None) -> str:
+    """A display name without control characters (no CR/LF reaches a header)."""
+    text = "".join(ch if ch.isprintable() else " " for ch in (name or ""))
+    return " ".join(text.split())[:100]
+
+
+# --- links -----------------------------------------------------------------
+
+def _external(endpoint: str, **values) -> str:
+    """An absolute link for a mail, on BASE_URL (never the request's Host header)."""
+    return current_app.config["BASE_URL"] + url_for(endpoint, _external=False, **values)
+
+
+def confirm_url(subscriber: Subscriber) -> str:
+    token = sign(Purpose.CONFIRM, [subscriber.id, subscriber.confirm_nonce])
+    return _external("subscriptions.confirm", token=token)
+
+
+def link_token(purpose: Purpose, subscriber: Subscriber) -> str:
+    """The lasting token of an unsubscribe or preferences link."""
+    return sign(purpose, [subscriber.id, subscriber.token_key])
+
+
+def unsubscribe_url(subscriber: Subscriber) -> str:
+    token = link_token(Purpose.UNSUBSCRIBE, subscriber)
+    return _external("subscriptions.unsubscribe", token=token)
+
+
+def preferences_url(subscriber: Subscriber) -> str:
+    token = link_token(Purpose.PREFERENCES, subscriber)
+    return _external("subscriptions.preferences", token=token)
+
+
+# --- consent log -----------------------------------------------------------
+
+def record(subscriber: Subscriber, action: str, evidence: Evidence, **fields) -> ConsentEvent:
+    """Append one event to the subscriber's consent history."""
+    detail = fields.pop("detail", None)
+    event = ConsentEvent(
+        subscriber=subscriber, action=action, ip=evidence.ip, user_agent=evidence.user_agent,
+        source_url=evidence.source_url, detail=json.dumps(detail, ensure_ascii=False) if detail
+        else "", **fields,
+    )
+    db.session.add(event)
+    return event
+
+
+# --- subscribing -----------------------------------------------------------
+
+def request_subscription(
+    raw_email: str, name: str | None, topic_slugs: list[str], evidence: Evidence,
+    consent_version: str,
+) -> Subscriber:
+    """Handle a sign-up; the caller shows the same page whatever state the address is in."""
+    email, key = normalize_address(raw_email)
+    subscriber = find_by_address(key)
+    if subscriber and subscriber.status == SubscriberStatus.CONFIRMED:
+        _queue_already_subscribed(subscriber)
+        return subscriber
+    if subscriber is None:
+        subscriber = Subscriber(email=email, email_key=key, status=SubscriberStatus.PENDING)
+        db.session.add(subscriber)
+    start_pending(subscriber, clean_name(name), topics_by_slugs(topic_slugs))
+    db.session.flush()  # the token needs the id
+    record(subscriber, "requested", evidence, consent_text_version=consent_version,
+           mail_template_version=mail_template_version("confirm"),
+           detail={"topics": [t.slug for t in subscriber.topics]})
+    queue_confirmation(subscriber)
+    return subscriber
+
+
+def start_pending(subscriber: Subscriber, name: str, topics: list[Topic]) -> None:
+    """Enter (or stay in) pending: a confirmation link is valid from now on."""
+    subscriber.status = SubscriberStatus.PENDING
+    subscriber.requested_at = utcnow()
+    subscriber.confirm_nonce = subscriber.confirm_nonce or secrets.token_urlsafe(16)
+    if name:
+        subscriber.name = name
+    subscriber.topics = topics
+
+
+def queue_confirmation(subscriber: Subscriber) -> None:
+    """The double opt-in mail: a link and nothing else."""
+    context = {"subscriber": subscriber, "confirm_url": confirm_url(subscriber),
+               "valid_days": current_app.config["CONFIRM_TOKEN_MAX_AGE"] // 86400}
+    text, html = render_mail("confirm", **context)
+    msg = build_message(_to(subscriber), "Bitte bestätigen Sie Ihre Anmeldung zum "
+                        "OWL-morgen-Newsletter", text, html, headers=AUTO_HEADERS)
+    queue_mail(msg, "confirm")
+
+
+def _queue_already_subscribed(subscriber: Subscriber) -> None:
+    """A neutral note instead of a second confirmation: the page looks the same."""
+    context = {"subscriber": subscriber, "preferences_url": preferences_url(subscriber),
+               "unsubscribe_url": unsubscribe_url(subscriber)}
+    text, html = render_mail("already_subscribed", **context)
+    msg = build_message(_to(subscriber), "Sie erhalten den OWL-morgen-Newsletter bereits",
+                        text, html, headers=AUTO_HEADERS)
+    queue_mail(msg, "already")
+
+
+def _to(subscriber: Subscriber) -> str:
+    return format_address(subscriber.name, ascii_address(subscriber.email))
+
+
+# --- confirming ------------------------------------------------------------
+
+def subscriber_for_confirmation(token: str) -> Subscriber:
+    """The pending subscriber a confirmation token names; TokenError if it cannot be used."""
+    payload = load(Purpose.CONFIRM, token)
+    if not (isinstance(payload, list) and len(payload) == 2 and isinstance(payload[0], int)):
+        raise TokenError.invalid()
+    subscriber = db.session.get(Subscriber, payload[0])
+    if subscriber is None:
+        raise TokenError.invalid()
+    if not same_secret(payload[1], subscriber.confirm_nonce):
+        raise TokenError.used()  # confirmed already, or replaced by a newer sign-up
+    return subscriber
+
+
+def confirm(token: str, evidence: Evidence) -> Subscriber:
+    """Confirm a subscription; the link cannot be used a second time."""
+    subscriber = subscriber_for_confirmation(token)
+    subscriber.status = SubscriberStatus.CONFIRMED
+    subscriber.confirmed_at = utcnow()
+    subscriber.unsubscribed_at = None
+    subscriber.confirm_nonce = None
+    db.session.execute(delete(Suppression).where(
+        Suppression.email_hash == address_hash(subscriber.email_key)))
+    record(subscriber, "confirmed", evidence)
+    return subscriber
+
+
+# --- managing --------------------------------------------------------------
+
+def subscriber_for_link(purpose: Purpose, token: str) -> Subscriber:
+    """The subscriber an unsubscribe/preferences token names (these never expire)."""
+    payload = load(purpose, token)
+    if not (isinstance(payload, list) and len(payload) == 2 and isinstance(payload[0], int)):
+        raise TokenError.invalid()
+    subscriber = db.session.get(Subscriber, payload[0])
+    if subscriber is None or not same_secret(payload[1], subscriber.token_key):
+        raise TokenError.invalid()
+    return subscriber
+
+
+def unsubscribe(subscriber: Subscriber, evidence: Evidence, method: str) -> bool:
+    """Leave the list; idempotent. Returns True when this call changed the state."""
+    if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+        return False
+    subscriber.status = SubscriberStatus.UNSUBSCRIBED
+    subscriber.unsubscribed_at = utcnow()
+    subscriber.confirm_nonce = None
+    record(subscriber, "unsubscribed", evidence, detail={"method": method})
+    return True
+
+
+def update_preferences(
+    subscriber: Subscriber, name: str | None, topic_slugs: list[str], evidence: Evidence
+) -> None:
+    """Change name and topics; the change is logged like every consent step."""
+    subscriber.name = clean_name(name)
+    subscriber.topics = topics_by_slugs(topic_slugs)
+    record(subscriber, "preferences", evidence,
+           detail={"topics": [t.slug for t in subscriber.topics]})
+
+
+# --- housekeeping ----------------------------------------------------------
+
+def purge_unconfirmed() -> int:
+    """Scheduled: forget sign-ups never confirmed within PENDING_PURGE_DAYS."""
+    cutoff = utcnow() - timedelta(days=current_app.config["PENDING_PURGE_DAYS"])
+    stale = select(Subscriber).where(
+        Subscriber.status == SubscriberStatus.PENDING, Subscriber.requested_at < cutoff
+    )
+    count = 0
+    for subscriber in db.session.scalars(stale):
+        if subscriber.confirmed_at is None:
+            db.session.delete(subscriber)  # never agreed: nothing to keep
+        else:  # agreed once, left, asked again, did not confirm: back to unsubscribed
+            subscriber.status = SubscriberStatus.UNSUBSCRIBED
+            subscriber.confirm_nonce = None
+            record(subscriber, "purged", Evidence.none("scheduler"))
+        count += 1
+    db.session.commit()
+    if count:
+        log.info("purged %s unconfirmed sign-ups", count)
+    return count
