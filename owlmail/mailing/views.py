@@ -17,7 +17,8 @@ URL = re.compile(r"https?://[^\s<>\"]+")
 def _linkify(text: str) -> Markup:
     """Escape plain text and make its links clickable."""
     escaped = str(escape(text))
-    return Markup(URL.sub(  # noqa: S704 (the text was escaped just above)lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped))
+    linked = URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+    return Markup(linked)  # noqa: S704 (the text was escaped just above)
 
 
 def _read(path: Path) -> dict:
