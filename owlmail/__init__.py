@@ -92,6 +92,7 @@ def configure_blueprints(app: Flask) -> None:
     from .api import register_api
     from .auth.views import bp as auth_bp
     from .campaigns.views import bp as campaigns_bp
+    from .contact.admin_views import bp as contact_admin_bp
     from .contact.views import bp as contact_bp
     from .mailing.views import bp as mailing_bp
     from .public.views import bp as public_bp
@@ -99,6 +100,7 @@ def configure_blueprints(app: Flask) -> None:
 
     for blueprint in (
         public_bp, subscriptions_bp, contact_bp, mailing_bp, auth_bp, admin_bp, campaigns_bp,
+        contact_admin_bp,
     ):
         app.register_blueprint(blueprint)
     register_api(app)

@@ -147,3 +147,6 @@ class FormClient:
 @pytest.fixture
 def browser_form(client):
     return FormClient(client)
+
+
+from tests.support.browser import _browser, live_server, page  # noqa: E402, F401  (fixtures)

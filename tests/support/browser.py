@@ -1,0 +1,81 @@
+"""A live owlmail server in a thread and headless Debian chromium driven by Playwright.
+
+Use the fixtures `live_server` (an app serving on 127.0.0.1 with its scheduler running,
+as under `make run`) and `page` (a fresh Playwright page). Tests using them carry the
+`browser` marker; they are skipped only when chromium is missing, which CI forbids.
+"""
+
+import os
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from owlmail.scheduler import EXTENSION_KEY, start_scheduler
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@dataclass
+class LiveServer:
+    app: Flask
+    url: str
+
+    def shot(self, page, name: str) -> Path:
+        """Save a full-page screenshot under test-artifacts/screenshots/ for a person to see."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+def start_live_server(app: Flask):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread
+
+
+@pytest.fixture
+def live_server(make_app):
+    """The app served on a free loopback port, scheduler and sender running inside."""
+    app = make_app(OUTBOX_POLL_SECONDS=0.2, CAMPAIGN_POLL_SECONDS=0.5)
+    server, thread = start_live_server(app)
+    port = server.server_port
+    app.config["BASE_URL"] = f"http://127.0.0.1:{port}"
+    start_scheduler(app)
+    yield LiveServer(app, f"http://127.0.0.1:{port}")
+    app.extensions.pop(EXTENSION_KEY).shutdown(wait=True)
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def _browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(_browser):
+    context = _browser.new_context(locale="de-DE", viewport={"width": 1200, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
