@@ -139,8 +139,8 @@ class FormClient:
         self.client = client
 
     def submit(self, page_url: str, data: dict, action: str | None = None, **kwargs):
-        page = self.client.get(page_url)
-        fields = hidden_fields(page.data)
+        form_page = self.client.get(page_url)
+        fields = hidden_fields(form_page.data)
         return self.client.post(action or page_url, data={**fields, **data}, **kwargs)
 
 

@@ -36,7 +36,8 @@ class CompiledCampaign:
     def render(self, fields: PersonalFields) -> tuple[str, str]:
         """(text, html) for one recipient."""
         text = self.body.replace("{{ name }}", fields.name)
-        text += f"\n\n--\nAbmelden: {fields.unsubscribe_url}\nEinstellungen: {fields.preferences_url}\n"
+        text += f"\n\n--\nAbmelden: {fields.unsubscribe_url}\n"
+        text += f"Einstellungen: {fields.preferences_url}\n"
         html = f"<html><body><pre>{escape(text)}</pre></body></html>"
         return text, html
 
