@@ -145,6 +145,45 @@ class FormClient:
 
 
 @pytest.fixture
+def make_editor(app):
+    """Create an editor account: make_editor("a@owl-morgen.de", role="admin") -> Editor."""
+    from owlmail.auth.models import Role
+    from owlmail.auth.services import create_editor
+
+    def factory(email="redaktion@owl-morgen.de", password="richtig-langes-passwort",
+                role="editor"):
+        with app.app_context():
+            editor = create_editor(email, password, Role(role))
+            db.session.commit()
+            return editor.id
+
+    return factory
+
+
+def log_in(client, editor_id: int) -> None:
+    """Log a test client in as an editor without going through the login form."""
+    with client.session_transaction() as session:
+        session["_user_id"] = str(editor_id)
+        session["_fresh"] = True
+
+
+@pytest.fixture
+def editor_client(app, make_editor):
+    """A test client logged in as an editor (role `editor`)."""
+    client = app.test_client()
+    log_in(client, make_editor())
+    return client
+
+
+@pytest.fixture
+def admin_client(app, make_editor):
+    """A test client logged in as an admin."""
+    client = app.test_client()
+    log_in(client, make_editor("admin@owl-morgen.de", role="admin"))
+    return client
+
+
+@pytest.fixture
 def browser_form(client):
     return FormClient(client)
 
