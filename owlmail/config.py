@@ -47,6 +47,20 @@ class Defaults:
     PENDING_PURGE_DAYS = 14
     CONSENT_IP_MODE = "store"  # store | truncate | omit
 
+    # Contact form.
+    CONTACT_RETENTION_DAYS = 180
+    CONTACT_MESSAGE_MAX_LENGTH = 5000
+
+    # Campaigns and the delivery engine.
+    CAMPAIGN_POLL_SECONDS = 2.0
+    CAMPAIGN_BODY_MAX_LENGTH = 100_000  # characters of Markdown
+    SEND_CONNECTIONS = 4  # persistent SMTP connections in parallel
+    SEND_BATCH_SIZE = 200  # deliveries claimed per batch
+    SEND_RATE_PER_SECOND = None  # optional relay limits
+    SEND_RATE_PER_HOUR = None
+    BOUNCE_DOMAIN = None  # VERP envelope bounce+<signed id>@<domain>; None: sender's domain
+    FAILURE_PAUSE_THRESHOLD = 50  # consecutive failures that pause a campaign
+
     # Operator data for imprint, privacy page and mail footers.
     OPERATOR_NAME = "OstWestfalenLippe GmbH"
     OPERATOR_ADDRESS = "Turnerstraße 5–9, 33602 Bielefeld"
