@@ -23,7 +23,9 @@ subscriber_topics = Table(
     "subscriber_topics",
     db.metadata,
     Column("subscriber_id", ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
-    Column("topic_id", ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("topic_id", ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True),
+    # Filter by topic, newest subscriber first, with keyset paging (admin list, API).
+    Index("ix_subscriber_topics_topic_subscriber", "topic_id", "subscriber_id"),
 )
 
 
@@ -48,7 +50,13 @@ def _new_token_key() -> str:
 
 class Subscriber(db.Model):
     __tablename__ = "subscribers"
-    __table_args__ = (Index("ix_subscribers_status_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_subscribers_status_id", "status", "id"),
+        # Address search is a prefix LIKE on email_key; PostgreSQL needs pattern ops for
+        # that unless the database collation is "C" (SQLite does not use it either way).
+        Index("ix_subscribers_email_key_pattern", "email_key",
+              postgresql_ops={"email_key": "varchar_pattern_ops"}).ddl_if(dialect="postgresql"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
