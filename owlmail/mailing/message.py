@@ -88,6 +88,19 @@ def queue_mail(msg: EmailMessage, kind: str, envelope_from: str | None = None) -
     return row
 
 
+def queue_raw(raw: bytes, recipients: list[str], kind: str, subject: str) -> OutboxMail:
+    """Put ready-made RFC 5322 bytes (CRLF) in the outbox, e.g. a campaign test copy."""
+    row = OutboxMail(
+        kind=kind,
+        envelope_from=parseaddr(sender_address())[1],
+        recipients=",".join(recipients),
+        subject=subject[:300],
+        message=raw,
+    )
+    db.session.add(row)
+    return row
+
+
 def format_address(name: str, email: str) -> str:
     """A display-name address; the email package quotes and encodes the name safely."""
     local, _, domain = email.rpartition("@")
