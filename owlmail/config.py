@@ -60,6 +60,9 @@ class Defaults:
     SEND_RATE_PER_HOUR = None
     BOUNCE_DOMAIN = None  # VERP envelope bounce+<signed id>@<domain>; None: sender's domain
     FAILURE_PAUSE_THRESHOLD = 50  # consecutive failures that pause a campaign
+    SEND_RETRY_SECONDS = [60, 300, 900, 1800, 3600, 7200]  # back-off after the n-th 4xx
+    SEND_MAX_ATTEMPTS = 8  # then a delivery that only got 4xx answers is failed
+    SEND_LEASE_SECONDS = 120  # how long a claimed batch belongs to one worker
 
     # Operator data for imprint, privacy page and mail footers.
     OPERATOR_NAME = "OstWestfalenLippe GmbH"

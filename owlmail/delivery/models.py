@@ -38,3 +38,7 @@ class Delivery(db.Model):
     sent_at: Mapped[datetime | None]
     smtp_code: Mapped[int | None]
     smtp_message: Mapped[str] = mapped_column(String(500), default="")
+    # A claim is a lease: a worker owns the row until claimed_until; a killed worker's
+    # rows come back when it expires (or at once when the same host sees the pid gone).
+    claimed_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
