@@ -1,5 +1,6 @@
 """Editor accounts and API tokens: argon2id password hashes, tokens kept only as SHA-256."""
 
+import contextlib
 import hashlib
 import secrets
 
@@ -71,3 +72,57 @@ def editor_for_token(token: str) -> Editor | None:
         return None
     row.last_used_at = utcnow()
     return row.editor
+
+
+# --- logging in ------------------------------------------------------------
+
+# Verified for unknown addresses too, so both answers take about the same time.
+_DUMMY_HASH = _hasher.hash("no-such-editor-password")
+
+
+def authenticate(email: str, password: str) -> Editor | None:
+    """The active editor with this address and password, or None (no hint which was wrong)."""
+    editor = editor_by_email(email or "")
+    if editor is None or not editor.active:
+        with contextlib.suppress(VerificationError, InvalidHashError):
+            _hasher.verify(_DUMMY_HASH, password or "-")
+        return None
+    if not verify_password(editor, password or ""):
+        return None
+    editor.last_login_at = utcnow()
+    return editor
+
+
+def change_password(editor: Editor, old: str, new: str) -> None:
+    """Set a new password after checking the old one (not committed)."""
+    if not verify_password(editor, old):
+        raise AccountError("Das bisherige Passwort stimmt nicht.")
+    if len(new) < 10:
+        raise AccountError("Das Passwort muss mindestens 10 Zeichen lang sein.")
+    if new == old:
+        raise AccountError("Das neue Passwort muss sich vom bisherigen unterscheiden.")
+    editor.password_hash = hash_password(new)
+
+
+def set_password(editor: Editor, password: str) -> None:
+    """Set a password without the old one (admin CLI, dev login; not committed)."""
+    if len(password) < 10:
+        raise AccountError("Das Passwort muss mindestens 10 Zeichen lang sein.")
+    editor.password_hash = hash_password(password)
+
+
+# --- managing editors (admins) ---------------------------------------------
+
+def list_editors() -> list[Editor]:
+    """Every editor account, active ones first, then by address."""
+    return list(db.session.scalars(select(Editor).order_by(Editor.active.desc(), Editor.email)))
+
+
+def set_active(editor: Editor, active: bool, *, by: Editor) -> None:
+    """Deactivate (or reactivate) an account; nobody locks themselves out."""
+    if editor.id == by.id and not active:
+        raise AccountError("Sie können Ihr eigenes Konto nicht deaktivieren.")
+    editor.active = active
+    if not active:
+        for token in editor.tokens:
+            token.revoked_at = token.revoked_at or utcnow()
