@@ -2,7 +2,7 @@
 
 import sqlite3
 
-from flask import request
+from flask import has_request_context, request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -40,6 +40,8 @@ babel = Babel()
 
 def select_locale() -> str:
     """German unless the visitor chose English (?lang=en, then a cookie)."""
+    if not has_request_context():
+        return "de"  # CLI commands and scheduler jobs: German messages, no crash
     chosen = request.args.get("lang") or request.cookies.get("lang")
     return "en" if chosen == "en" else "de"
 
