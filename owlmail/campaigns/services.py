@@ -3,23 +3,315 @@
 INTERFACE (used by the editor pages, the JSON API and the delivery engine). Services
 never commit; they raise CampaignError (message in German, shown as 4xx).
 
-    create_campaign(editor, subject=..., body=..., topics=[Topic], template=None,
+    create_campaign(editor, subject=..., body=..., topics=[Topic or slug], template=None,
                     preheader="") -> Campaign
     update_campaign(campaign, **changes) -> Campaign        # draft / scheduled only
     validate_body(body) -> None                             # raises CampaignError naming
                                                             # a refused expression
     schedule(campaign, send_at: datetime | None) -> None    # aware datetime, None = now
     pause(campaign), resume(campaign), cancel(campaign), duplicate(campaign, editor)
-    send_test(campaign, emails: list[str]) -> None          # queued through the outbox
+    start_sending(campaign), finish(campaign)               # for the delivery engine
+    send_test(campaign, emails: list[str]) -> list[str]     # queued through the outbox
 
-The first version is filled in by the campaigns work.
+Topics: an empty list means "every topic". Status codes: 409 for a transition the
+current state forbids, 422 for invalid content, 413 for an oversized body.
 """
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from ..auth.models import Editor
+from ..extensions import db
+from ..subscriptions.models import Topic
+from ..timeutil import to_utc_naive, utcnow
+from .models import Campaign, CampaignStatus
+
+TEMPLATES = ("standard", "digitalgipfel")
+SUBJECT_MAX_LENGTH = 200
+PREHEADER_MAX_LENGTH = 200
+TEST_RECIPIENTS_MAX = 5
+EDITABLE_FIELDS = {"subject", "preheader", "body", "topics", "template"}
+# A send time a few seconds in the past is "now" that took a while to arrive.
+SCHEDULE_GRACE = timedelta(seconds=60)
+SAMPLE_NAME = "Erika Mustermann"
+
+S = CampaignStatus
 
 
 class CampaignError(Exception):
     """A campaign request that cannot be fulfilled; the message is German."""
 
-    def __init__(self, message: str, status: int = 409):
+    def __init__(self, message: str, status: int = 409, code: str | None = None):
         super().__init__(message)
         self.message = message
         self.status = status
+        self.code = code or {409: "conflict", 413: "too_large", 404: "not_found"}.get(
+            status, "invalid")
+
+    @classmethod
+    def invalid(cls, message: str, code: str = "invalid") -> "CampaignError":
+        return cls(message, 422, code)
+
+    @classmethod
+    def wrong_state(cls, campaign: Campaign, action: str) -> "CampaignError":
+        return cls(_("Eine Kampagne im Zustand „%(status)s“ kann nicht %(action)s werden.",
+                     status=status_label(campaign.status), action=action), 409, "wrong_state")
+
+
+def status_label(status: CampaignStatus) -> str:
+    """The German name of a campaign status."""
+    return {
+        S.DRAFT: _("Entwurf"), S.SCHEDULED: _("geplant"), S.SENDING: _("wird versendet"),
+        S.PAUSED: _("pausiert"), S.SENT: _("versendet"), S.CANCELLED: _("abgebrochen"),
+    }[status]
+
+
+def _require(campaign: Campaign, allowed: Iterable[CampaignStatus], action: str) -> None:
+    """CampaignError (409) unless the campaign is in one of the allowed states."""
+    if campaign.status not in set(allowed):
+        raise CampaignError.wrong_state(campaign, action)
+
+
+# --- content ---------------------------------------------------------------
+
+def clean_line(value: object, label: str, max_length: int, required: str | None = None) -> str:
+    """A single-line text field: no CR/LF or other control characters, bounded length."""
+    if not isinstance(value, str):
+        raise CampaignError.invalid(_("%(label)s muss ein Text sein.", label=label))
+    if any(not ch.isprintable() for ch in value):
+        raise CampaignError.invalid(
+            _("%(label)s muss eine einzelne Zeile ohne Steuerzeichen sein.", label=label))
+    value = value.strip()
+    if required and not value:
+        raise CampaignError.invalid(required)
+    if len(value) > max_length:
+        raise CampaignError.invalid(_("%(label)s darf höchstens %(max)d Zeichen lang sein.",
+                                      label=label, max=max_length))
+    return value
+
+
+def clean_subject(subject: object) -> str:
+    """The subject: required, one line, at most 200 characters."""
+    return clean_line(subject, _("Der Betreff"), SUBJECT_MAX_LENGTH,
+                      required=_("Bitte geben Sie einen Betreff an."))
+
+
+def clean_template(template: object) -> str:
+    """One of the known layouts; None means the standard one."""
+    if template is None or template == "":
+        return TEMPLATES[0]
+    if template not in TEMPLATES:
+        raise CampaignError.invalid(
+            _("Unbekannte Vorlage „%(name)s“. Möglich sind: %(names)s.",
+              name=str(template)[:40], names=", ".join(TEMPLATES)), "invalid_template")
+    return str(template)
+
+
+def validate_body(body: object) -> None:
+    """Raise CampaignError (413/422) for an oversized body or a refused expression."""
+    if not isinstance(body, str):
+        raise CampaignError.invalid(_("Der Text muss ein Text sein."))
+    limit = current_app.config["CAMPAIGN_BODY_MAX_LENGTH"]
+    if len(body) > limit:
+        raise CampaignError(_("Der Text ist zu lang (höchstens %(max)d Zeichen).", max=limit),
+                            413, "too_large")
+    from . import rendering
+
+    check = getattr(rendering, "validate_body", None)  # the sandboxed renderer's check
+    if check is None:
+        return
+    try:
+        check(body)
+    except CampaignError as exc:
+        raise CampaignError(exc.message, exc.status if exc.status == 413 else 422,
+                            "invalid_body")
+    except ValueError as exc:
+        raise CampaignError(str(exc), 422, "invalid_body")
+
+
+def resolve_topics(topics: Iterable[Topic | str] | None) -> list[Topic]:
+    """Topics given as Topic objects or slugs; unknown slugs are refused (422)."""
+    topics = list(topics or [])
+    slugs = [t for t in topics if not isinstance(t, Topic)]
+    if any(not isinstance(slug, str) for slug in slugs):
+        raise CampaignError.invalid(_("Themen werden als Kürzel (Text) angegeben."))
+    found = {t.slug: t for t in db.session.scalars(select(Topic).where(Topic.slug.in_(slugs)))}
+    unknown = [slug for slug in slugs if slug not in found]
+    if unknown:
+        raise CampaignError.invalid(
+            _("Unbekanntes Thema: %(slugs)s.", slugs=", ".join(s[:64] for s in unknown[:5])),
+            "invalid_topic")
+    result: list[Topic] = []
+    for item in topics:
+        topic = item if isinstance(item, Topic) else found[item]
+        if topic not in result:
+            result.append(topic)
+    return result
+
+
+# --- creating and editing --------------------------------------------------
+
+def create_campaign(
+    editor: Editor | None,
+    *,
+    subject: str,
+    body: str,
+    topics: Iterable[Topic | str] | None = None,
+    template: str | None = None,
+    preheader: str = "",
+) -> Campaign:
+    """A new draft; validated like every later change (not committed)."""
+    validate_body(body)
+    campaign = Campaign(
+        subject=clean_subject(subject),
+        preheader=clean_line(preheader or "", _("Der Vorschautext"), PREHEADER_MAX_LENGTH),
+        body=body,
+        template=clean_template(template),
+        topics=resolve_topics(topics),
+        status=S.DRAFT,
+        created_by_id=editor.id if editor else None,
+    )
+    db.session.add(campaign)
+    return campaign
+
+
+def update_campaign(campaign: Campaign, **changes) -> Campaign:
+    """Change content of a draft or scheduled campaign; only the given fields change."""
+    _require(campaign, (S.DRAFT, S.SCHEDULED), _("bearbeitet"))
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise CampaignError.invalid(_("Unbekanntes Feld: %(names)s.",
+                                      names=", ".join(sorted(unknown))))
+    if "subject" in changes:
+        campaign.subject = clean_subject(changes["subject"])
+    if "preheader" in changes:
+        campaign.preheader = clean_line(changes["preheader"] or "", _("Der Vorschautext"),
+                                        PREHEADER_MAX_LENGTH)
+    if "body" in changes:
+        validate_body(changes["body"])
+        campaign.body = changes["body"]
+    if "template" in changes:
+        campaign.template = clean_template(changes["template"])
+    if "topics" in changes:
+        campaign.topics = resolve_topics(changes["topics"])
+    campaign.updated_at = utcnow()
+    return campaign
+
+
+def duplicate(campaign: Campaign, editor: Editor | None) -> Campaign:
+    """A new draft with the same content, subject "Kopie von …"."""
+    subject = _("Kopie von %(subject)s", subject=campaign.subject)[:SUBJECT_MAX_LENGTH]
+    copy = Campaign(
+        subject=subject, preheader=campaign.preheader, body=campaign.body,
+        template=campaign.template, topics=list(campaign.topics), status=S.DRAFT,
+        created_by_id=editor.id if editor else campaign.created_by_id,
+    )
+    db.session.add(copy)
+    return copy
+
+
+# --- transitions -----------------------------------------------------------
+
+def schedule(campaign: Campaign, send_at: datetime | None) -> None:
+    """Draft (or scheduled) → scheduled for send_at (aware), or for now when None."""
+    _require(campaign, (S.DRAFT, S.SCHEDULED), _("geplant"))
+    now = utcnow()
+    if send_at is None:
+        when = now
+    else:
+        if send_at.tzinfo is None or send_at.utcoffset() is None:
+            raise CampaignError.invalid(
+                _("Der Versandzeitpunkt braucht eine Zeitzone (z. B. +01:00)."), "invalid_time")
+        when = to_utc_naive(send_at)
+        if when < now - SCHEDULE_GRACE:
+            raise CampaignError.invalid(
+                _("Der Versandzeitpunkt liegt in der Vergangenheit."), "time_in_past")
+    validate_body(campaign.body)
+    campaign.send_at = when
+    campaign.status = S.SCHEDULED
+    campaign.status_note = ""
+
+
+def start_sending(campaign: Campaign) -> None:
+    """Scheduled → sending (the delivery engine, when the send time has come)."""
+    _require(campaign, (S.SCHEDULED,), _("gestartet"))
+    campaign.status = S.SENDING
+    campaign.started_at = campaign.started_at or utcnow()
+
+
+def pause(campaign: Campaign, note: str = "") -> None:
+    """Sending or scheduled → paused; started_at remembers whether sending had begun."""
+    _require(campaign, (S.SENDING, S.SCHEDULED), _("pausiert"))
+    if campaign.status == S.SENDING and campaign.started_at is None:
+        campaign.started_at = utcnow()
+    campaign.status = S.PAUSED
+    campaign.status_note = note
+
+
+def resume(campaign: Campaign) -> None:
+    """Paused → sending if it had started, else back to scheduled."""
+    _require(campaign, (S.PAUSED,), _("fortgesetzt"))
+    campaign.status = S.SENDING if campaign.started_at else S.SCHEDULED
+    campaign.status_note = ""
+
+
+def cancel(campaign: Campaign) -> None:
+    """Draft, scheduled, paused or sending → cancelled; pending deliveries are skipped."""
+    _require(campaign, (S.DRAFT, S.SCHEDULED, S.PAUSED, S.SENDING), _("abgebrochen"))
+    campaign.status = S.CANCELLED
+    campaign.finished_at = utcnow()
+
+
+def finish(campaign: Campaign) -> None:
+    """Sending → sent (the delivery engine, when no delivery is pending)."""
+    _require(campaign, (S.SENDING,), _("abgeschlossen"))
+    campaign.status = S.SENT
+    campaign.finished_at = utcnow()
+
+
+# --- test sends ------------------------------------------------------------
+
+def clean_test_recipients(emails: object) -> list[str]:
+    """1–5 valid, distinct addresses (display form); CampaignError (422) names a bad one."""
+    from ..subscriptions.addresses import InvalidAddress, normalize_address
+
+    if not isinstance(emails, list | tuple) or not emails:
+        raise CampaignError.invalid(_("Bitte geben Sie mindestens eine Adresse für den "
+                                      "Testversand an."), "invalid_email")
+    if len(emails) > TEST_RECIPIENTS_MAX:
+        raise CampaignError.invalid(_("Ein Testversand geht an höchstens %(max)d Adressen.",
+                                      max=TEST_RECIPIENTS_MAX), "invalid_email")
+    result: dict[str, str] = {}
+    for raw in emails:
+        try:
+            display, key = normalize_address(raw if isinstance(raw, str) else "")
+        except InvalidAddress as exc:
+            shown = raw[:80] if isinstance(raw, str) else str(raw)[:80]
+            raise CampaignError.invalid(f"„{shown}“: {exc}", "invalid_email")
+        result.setdefault(key, display)
+    return list(result.values())
+
+
+def send_test(campaign: Campaign, emails: list[str]) -> list[str]:
+    """Queue a test copy, marked [TEST], to each address; returns the addresses."""
+    from ..delivery.message import build_campaign_message
+    from ..mailing.message import format_address, queue_raw
+    from ..subscriptions.addresses import ascii_address
+    from .rendering import PersonalFields, compile_campaign
+
+    addresses = clean_test_recipients(emails)
+    validate_body(campaign.body)
+    compiled = compile_campaign(campaign)
+    landing = current_app.config["BASE_URL"] + "/"
+    for address in addresses:
+        fields = PersonalFields(name=SAMPLE_NAME, email=address,
+                                unsubscribe_url=landing, preferences_url=landing)
+        envelope = ascii_address(address)
+        raw = build_campaign_message(compiled, fields, to=format_address("", envelope),
+                                     test=True)
+        queue_raw(raw, [envelope], "test", f"[TEST] {campaign.subject}")
+    return addresses
