@@ -6,16 +6,37 @@ INTERFACE (used by the delivery engine, preview and test send):
     compiled = compile_campaign(campaign)          # once per campaign
     text, html = compiled.render(fields)           # per recipient, cheap
     compiled.subject, compiled.preheader           # plain strings
+    validate_body(body)                            # raises CampaignError at save time
 
-This first version is deliberately simple; it is replaced by the sandboxed,
-sanitised, CSS-inlined renderer.
+The body is parsed (never evaluated) by Jinja's sandbox; only the four personal
+fields and `{% if name %}` survive the check. Compiling renders Markdown, sanitises
+it with nh3, wraps it in the mail layout and inlines the CSS once for each of the
+two variants (name empty / name given), with unique tokens where personal fields go.
+render() then only picks a variant and fills the tokens with str.format_map.
 """
 
-from dataclasses import dataclass
+import re
+import secrets
+import textwrap
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Protocol
+from urllib.parse import quote
 
-from markupsafe import escape
+import css_inline
+import nh3
+from flask import current_app, has_app_context, render_template
+from jinja2 import TemplateSyntaxError, nodes
+from jinja2.sandbox import SandboxedEnvironment
+from markdown_it import MarkdownIt
+from markupsafe import Markup, escape
 
-from .models import Campaign
+from .services import CampaignError
+
+FIELDS = ("name", "email", "unsubscribe_url", "preferences_url")
+SAMPLE_NAME = "Erika Mustermann"
+SAMPLE_EMAIL = "erika.mustermann@example.org"
 
 
 @dataclass(frozen=True)
@@ -26,22 +47,497 @@ class PersonalFields:
     preferences_url: str
 
 
-@dataclass
-class CompiledCampaign:
-    campaign_id: int
+class CampaignContent(Protocol):
+    """What compiling needs: a Campaign, or an unsaved draft for the preview."""
+
     subject: str
     preheader: str
     body: str
+    template: str
+    topics: list
+
+
+@dataclass
+class Draft:
+    """An unsaved campaign (the editor's form), for the live preview."""
+
+    subject: str
+    preheader: str = ""
+    body: str = ""
+    template: str = "standard"
+    topics: list = field(default_factory=list)
+    id: int | None = None
+
+
+# --- the templates editors can pick ----------------------------------------------------
+
+@dataclass(frozen=True)
+class MailTemplate:
+    id: str
+    label: str
+    heading: str  # shown in the mail's header band
+    skeleton: Callable[[dict], str]  # Markdown pre-filled when an editor picks it
+
+
+def _no_skeleton(config: dict) -> str:
+    return ""
+
+
+def _digitalgipfel_skeleton(config: dict) -> str:
+    """Intro, a section per theme and value chain, facts, contact, call for ideas."""
+    themes = ("Innovation", "Bildung", "Gründung", "Digitale Infrastruktur")
+    chains = ("Industrie", "Bauen", "Gesundheit", "IT")
+    parts = [
+        "{% if name %}Guten Tag {{ name }},{% else %}Guten Tag,{% endif %}",
+        "der Digitalgipfel OWL ist vorbei – und er hat viel bewegt. Hier lesen Sie die "
+        "wichtigsten Ergebnisse aus den Themenfeldern und Wertschöpfungsketten.",
+        "## Themenfelder",
+    ]
+    parts += [f"### {theme}\n\n[Ergebnisse und nächste Schritte zu {theme}]" for theme in themes]
+    parts.append("## Wertschöpfungsketten")
+    parts += [f"### {chain}\n\n[Ergebnisse und nächste Schritte zu {chain}]" for chain in chains]
+    parts += [
+        "## Zahlen und Fakten",
+        "- **Datum:** [TT.MM.JJJJ]\n- **Ort:** [Veranstaltungsort]\n"
+        "- **Teilnehmende:** [Anzahl]\n- **Sessions:** [Anzahl]",
+        "## Ihre Ansprechpartnerin",
+        f"**[Name]**, [Funktion]  \n{config['OPERATOR_NAME']}, {config['OPERATOR_ADDRESS']}  \n"
+        f"Telefon {config['OPERATOR_PHONE']} · "
+        f"[{config['OPERATOR_EMAIL']}](mailto:{config['OPERATOR_EMAIL']})",
+        "## Ihre Ideen für OWL",
+        "Sie haben eine Idee, ein Projekt oder eine Frage zu den Ergebnissen? "
+        f"[Schreiben Sie uns über das Kontaktformular]({config['BASE_URL']}/contact) – "
+        "wir melden uns.",
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+TEMPLATES = {
+    "standard": MailTemplate("standard", "Standard", "OWL morgen", _no_skeleton),
+    "digitalgipfel": MailTemplate("digitalgipfel", "Digitalgipfel – Ergebnisse",
+                                  "Digitalgipfel OWL – Ergebnisse", _digitalgipfel_skeleton),
+}
+
+
+def template_for(template_id: str | None) -> MailTemplate:
+    """The template with this id; unknown ids fall back to the standard layout."""
+    return TEMPLATES.get(template_id or "standard", TEMPLATES["standard"])
+
+
+# --- checking the body -----------------------------------------------------------------
+
+_ENV = SandboxedEnvironment(autoescape=False)
+_SKIP = {"whitespace", "comment_begin", "comment", "comment_end"}
+
+
+def validate_body(body: str) -> None:
+    """Refuse anything but the personal fields and `{% if name %}`; never evaluates."""
+    limit = current_app.config["CAMPAIGN_BODY_MAX_LENGTH"] if has_app_context() else None
+    if limit and len(body) > limit:
+        raise CampaignError(f"Der Text ist zu lang: höchstens {limit:,} Zeichen sind "
+                            "erlaubt.".replace(",", "."), 413)
+    _parse(body)
+
+
+def _parse(body: str) -> nodes.Template:
+    """The checked syntax tree of a body (tags first, then the whole tree)."""
+    try:
+        for line, tag in _tags(body):
+            _check_tag(line, tag)
+        tree = _ENV.parse(body)
+    except TemplateSyntaxError as exc:
+        raise CampaignError(f"Fehler in Zeile {exc.lineno}: {_syntax_message(exc)}", 422)
+    for node in tree.body:
+        _check_node(node)
+    return tree
+
+
+def _syntax_message(exc: TemplateSyntaxError) -> str:
+    """A German message for Jinja's syntax errors."""
+    text = exc.message or ""
+    if "looking for the following tags" in text:
+        return "Ein {% if %} ist nicht mit {% endif %} geschlossen."
+    if "unknown tag" in text:
+        return "{% else %} oder {% endif %} ohne passendes {% if %}."
+    return "Ein Platzhalter ist nicht vollständig – fehlt „}}“ oder „%}“?"
+
+
+def _tags(body: str) -> Iterable[tuple[int, list[tuple[str, str]]]]:
+    """Each `{{ … }}` / `{% … %}` tag as (line, [(token type, value), …])."""
+    current: list[tuple[str, str]] = []
+    start = 0
+    for line, kind, value in _ENV.lex(body):
+        if kind in ("variable_begin", "block_begin", "raw_begin"):
+            current, start = [], line
+        if kind in _SKIP and not current:
+            continue
+        if kind != "data":
+            current.append((kind, value))
+        if kind in ("variable_end", "block_end", "raw_end"):
+            yield start, current
+            current = []
+
+
+def _refused(line: int, expression: str) -> CampaignError:
+    return CampaignError(
+        f"Zeile {line}: „{expression}“ ist nicht erlaubt. Erlaubt sind nur "
+        "{{ name }}, {{ email }}, {{ unsubscribe_url }}, {{ preferences_url }} und "
+        "{% if name %} … {% else %} … {% endif %}.", 422)
+
+
+def _check_tag(line: int, tag: list[tuple[str, str]]) -> None:
+    """A tag must be a bare field name, or if/elif <field>, else, endif."""
+    words = [(kind, value) for kind, value in tag if kind not in _SKIP]
+    inner = [value for kind, value in words[1:-1]]
+    kinds = [kind for kind, value in words[1:-1]]
+    opener = words[0][0]
+    ok = False
+    if opener == "variable_begin":
+        ok = kinds == ["name"] and inner[0] in FIELDS
+    elif opener == "block_begin":
+        ok = (kinds == ["name", "name"] and inner[0] in ("if", "elif") and inner[1] in FIELDS) \
+            or inner in (["else"], ["endif"])
+    if not ok:
+        raise _refused(line, "".join(value for kind, value in tag).strip())
+
+
+def _check_node(node: nodes.Node) -> None:
+    """Walk the tree: Output/TemplateData, the four Names, If with a Name as test."""
+    if isinstance(node, nodes.Output):
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                continue
+            if not (isinstance(child, nodes.Name) and child.name in FIELDS):
+                raise _refused(child.lineno, type(child).__name__)
+    elif isinstance(node, nodes.If):
+        if not (isinstance(node.test, nodes.Name) and node.test.name in FIELDS):
+            raise _refused(node.lineno, "if " + type(node.test).__name__)
+        for child in (*node.body, *node.elif_, *node.else_):
+            _check_node(child)
+    else:
+        raise _refused(node.lineno, type(node).__name__)
+
+
+# --- from the tree to Markdown with tokens ----------------------------------------------
+
+def _flatten(body: list[nodes.Node], has_name: bool, tokens: dict[str, str]) -> str:
+    """The Markdown of one variant: ifs decided, fields replaced by tokens."""
+    out: list[str] = []
+    for node in body:
+        if isinstance(node, nodes.Output):
+            for child in node.nodes:
+                out.append(child.data if isinstance(child, nodes.TemplateData)
+                           else tokens[child.name])
+        else:
+            out.append(_flatten(_branch(node, has_name), has_name, tokens))
+    return "".join(out)
+
+
+def _branch(node: nodes.If, has_name: bool) -> list[nodes.Node]:
+    """The branch of an if that a recipient sees; only `name` can be empty."""
+    for candidate in (node, *node.elif_):
+        if candidate.test.name != "name" or has_name:
+            return candidate.body
+    return node.else_
+
+
+# --- Markdown to HTML and to plain text ------------------------------------------------
+
+@cache
+def _markdown() -> MarkdownIt:
+    return MarkdownIt("commonmark", {"html": True, "typographer": False}).enable("table")
+
+
+ALLOWED_TAGS = {
+    "a", "b", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "hr", "i",
+    "img", "li", "ol", "p", "pre", "s", "strong", "sub", "sup", "table", "tbody", "td",
+    "th", "thead", "tr", "u", "ul",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "ol": {"start"},
+    "td": {"colspan", "rowspan", "align"},
+    "th": {"colspan", "rowspan", "align", "scope"},
+}
+
+
+def sanitize(html: str) -> str:
+    """Editors' HTML without scripts, event handlers, styles or javascript: links."""
+    return nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
+                     url_schemes={"http", "https", "mailto"}, link_rel=None,
+                     strip_comments=True)
+
+
+def markdown_to_html(source: str) -> str:
+    """Markdown rendered and sanitised."""
+    return sanitize(_markdown().render(source))
+
+
+class TextWriter:
+    """Renders markdown-it's tokens as a readable plain text mail."""
+
+    def __init__(self) -> None:
+        self.blocks: list[str] = []
+        self.quote = 0
+        self.lists: list[list] = []  # [ordered, next number] per open list
+        self.item_prefix: str | None = None
+        self.heading: str | None = None
+        self.row: list[str] | None = None  # cells of the open table row
+        self.in_list = False
+
+    def write(self, tokens) -> str:
+        for token in tokens:
+            self.token(token)
+        return "\n\n".join(block for block in self.blocks if block.strip()) + "\n"
+
+    def add(self, text: str, wrap: bool = True) -> None:
+        """One block, wrapped at 76, indented for lists and quotes."""
+        indent = "  " * max(len(self.lists) - 1, 0)
+        first = indent + (self.item_prefix or "")
+        rest = indent + " " * len(self.item_prefix or "")
+        self.item_prefix = None
+        lines: list[str] = []
+        for line in text.split("\n"):
+            wrapped = textwrap.wrap(line, 76, break_long_words=False,
+                                    break_on_hyphens=False) if wrap else [line]
+            lines += wrapped or [""]
+        quote = "> " * self.quote
+        block = "\n".join(quote + (rest if i else first) + line for i, line in enumerate(lines))
+        if self.lists and self.in_list and self.blocks:
+            self.blocks[-1] += "\n" + block  # list items stay together
+        else:
+            self.blocks.append(block)
+        self.in_list = bool(self.lists)
+
+    def token(self, token) -> None:
+        handler = getattr(self, "on_" + token.type, None)
+        if handler:
+            handler(token)
+
+    def on_inline(self, token) -> None:
+        text = inline_text(token.children or [])
+        if self.row is not None:
+            self.row.append(text)
+        elif self.heading:
+            underline = "=" if self.heading == "h1" else "-"
+            self.add(f"{text}\n{underline * min(len(text), 76)}", wrap=False)
+        else:
+            self.add(text)
+
+    def on_heading_open(self, token) -> None:
+        self.heading = token.tag
+
+    def on_heading_close(self, token) -> None:
+        self.heading = None
+
+    def on_bullet_list_open(self, token) -> None:
+        self.lists.append([False, 1])
+
+    def on_ordered_list_open(self, token) -> None:
+        self.lists.append([True, int(token.attrGet("start") or 1)])
+
+    def on_bullet_list_close(self, token) -> None:
+        self.lists.pop()
+
+    on_ordered_list_close = on_bullet_list_close
+
+    def on_list_item_open(self, token) -> None:
+        ordered, number = self.lists[-1]
+        self.item_prefix = f"{number}. " if ordered else "- "
+        self.lists[-1][1] += 1
+
+    def on_blockquote_open(self, token) -> None:
+        self.quote += 1
+
+    def on_blockquote_close(self, token) -> None:
+        self.quote -= 1
+
+    def on_fence(self, token) -> None:
+        self.add(token.content.rstrip("\n"), wrap=False)
+
+    on_code_block = on_fence
+
+    def on_hr(self, token) -> None:
+        self.add("-" * 40)
+
+    def on_html_block(self, token) -> None:
+        self.add(_strip_tags(token.content).strip())
+
+    def on_tr_open(self, token) -> None:
+        self.row = []
+
+    def on_tr_close(self, token) -> None:
+        cells, self.row = self.row or [], None
+        self.add(" | ".join(cells), wrap=False)
+
+
+def inline_text(children) -> str:
+    """The text of inline tokens; links as 'text (url)'."""
+    out: list[str] = []
+    href_stack: list[tuple[str, int]] = []
+    for child in children:
+        kind = child.type
+        if kind in ("text", "code_inline"):
+            out.append(child.content)
+        elif kind in ("softbreak", "hardbreak"):
+            out.append("\n")
+        elif kind == "link_open":
+            href_stack.append((child.attrGet("href") or "", len(out)))
+        elif kind == "link_close" and href_stack:
+            href, start = href_stack.pop()
+            label = "".join(out[start:])
+            if href and href != label and href != "mailto:" + label:
+                out.append(f" ({href})")
+        elif kind == "image":
+            out.append(f"[Bild: {child.content}]" if child.content else "[Bild]")
+        elif kind == "html_inline":
+            out.append(_strip_tags(child.content))
+    return "".join(out)
+
+
+def _strip_tags(html: str) -> str:
+    return nh3.clean(html, tags=set(), clean_content_tags={"script", "style"})
+
+
+def markdown_to_text(source: str) -> str:
+    """The plain text part, from the same Markdown source."""
+    return TextWriter().write(_markdown().parse(source))
+
+
+# --- compiling once, rendering per recipient --------------------------------------------
+
+_IN_TAG = re.compile(r"<[^>]*>")
+
+
+@dataclass
+class _Variant:
+    text: str  # str.format_map templates
+    html: str
+
+
+@dataclass
+class CompiledCampaign:
+    campaign_id: int | None
+    subject: str
+    preheader: str
+    anonymous: _Variant
+    named: _Variant
 
     def render(self, fields: PersonalFields) -> tuple[str, str]:
-        """(text, html) for one recipient."""
-        text = self.body.replace("{{ name }}", fields.name)
-        text += f"\n\n--\nAbmelden: {fields.unsubscribe_url}\n"
-        text += f"Einstellungen: {fields.preferences_url}\n"
-        html = f"<html><body><pre>{escape(text)}</pre></body></html>"
-        return text, html
+        """(text, html) for one recipient: pick the variant, fill in the fields."""
+        name = fields.name
+        variant = self.named if name else self.anonymous
+        email = fields.email
+        values = {
+            "n": name, "nh": escape(name), "nu": quote(name, safe="") if name else "",
+            "e": email, "eh": escape(email), "eu": quote(email, safe="@"),
+            "u": fields.unsubscribe_url, "p": fields.preferences_url,
+        }
+        return variant.text.format_map(values), variant.html.format_map(values)
 
 
-def compile_campaign(campaign: Campaign) -> CompiledCampaign:
-    """Prepare a campaign for fast per-recipient rendering."""
-    return CompiledCampaign(campaign.id, campaign.subject, campaign.preheader, campaign.body)
+def compile_campaign(campaign: CampaignContent, *, archive: bool = False) -> CompiledCampaign:
+    """Prepare a campaign for fast per-recipient rendering (needs an app context)."""
+    tree = _parse(campaign.body or "")
+    tokens = {key: f"owl{secrets.token_hex(8)}{key.replace('_', '')}x" for key in FIELDS}
+    variants = [_compile_variant(campaign, tree, has_name, tokens, archive)
+                for has_name in (False, True)]
+    return CompiledCampaign(getattr(campaign, "id", None), campaign.subject,
+                            campaign.preheader or "", *variants)
+
+
+def _compile_variant(campaign, tree, has_name: bool, tokens: dict[str, str],
+                     archive: bool) -> _Variant:
+    """One variant's text and HTML, with format fields where personal data goes."""
+    source = _flatten(tree.body, has_name, tokens)
+    context = _layout_context(campaign, tokens, archive)
+    html = render_template("campaign_mail/mail.html",
+                           content=Markup(markdown_to_html(source)),  # noqa: S704 (sanitised by nh3)
+                           **context)
+    html = _inliner().inline(html)
+    text = render_template("campaign_mail/mail.txt", content=markdown_to_text(source),
+                           **context)
+    return _Variant(_fill_text(text, tokens), _fill_html(html, tokens))
+
+
+def _layout_context(campaign, tokens: dict[str, str], archive: bool) -> dict:
+    template = template_for(campaign.template)
+    return {
+        "template": template,
+        "subject": campaign.subject,
+        "preheader": campaign.preheader or "",
+        "reason": receiving_reason([topic.name for topic in campaign.topics or []]),
+        "unsubscribe_url": tokens["unsubscribe_url"],
+        "preferences_url": tokens["preferences_url"],
+        "archive": archive,
+    }
+
+
+def receiving_reason(topic_names: list[str]) -> str:
+    """Why a subscriber gets this mail, naming the campaign's topics."""
+    if not topic_names:
+        topics = ""
+    elif len(topic_names) == 1:
+        topics = f"zum Thema {topic_names[0]}"
+    else:
+        topics = "zu den Themen " + ", ".join(topic_names[:-1]) + " oder " + topic_names[-1]
+    return ("Sie erhalten diese E-Mail, weil Sie den Newsletter von OWL morgen "
+            f"{topics + ' ' if topics else ''}abonniert haben.")
+
+
+@cache
+def _inliner() -> css_inline.CSSInliner:
+    return css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
+def _braces(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _fill_text(text: str, tokens: dict[str, str]) -> str:
+    text = _braces(text)
+    for key, short in (("name", "n"), ("email", "e"), ("unsubscribe_url", "u"),
+                       ("preferences_url", "p")):
+        text = text.replace(tokens[key], "{" + short + "}")
+    return text
+
+
+def _fill_html(html: str, tokens: dict[str, str]) -> str:
+    """Tokens inside tags take URL-quoted values, in text HTML-escaped ones."""
+    html = _braces(html)
+    in_tag = {tokens["name"]: "{nu}", tokens["email"]: "{eu}"}
+
+    def attributes(match: re.Match) -> str:
+        tag = match.group(0)
+        for token, placeholder in in_tag.items():
+            tag = tag.replace(token, placeholder)
+        return tag
+
+    html = _IN_TAG.sub(attributes, html)
+    for key, short in (("name", "nh"), ("email", "eh"), ("unsubscribe_url", "u"),
+                       ("preferences_url", "p")):
+        html = html.replace(tokens[key], "{" + short + "}")
+    return html
+
+
+# --- preview and archive ----------------------------------------------------------------
+
+def sample_fields() -> PersonalFields:
+    """Example personal data for previews."""
+    base = current_app.config["BASE_URL"]
+    return PersonalFields(SAMPLE_NAME, SAMPLE_EMAIL, f"{base}/unsubscribe/vorschau",
+                          f"{base}/preferences/vorschau")
+
+
+def render_preview(campaign: CampaignContent, fields: PersonalFields | None = None,
+                   ) -> tuple[str, str]:
+    """(text, html) as a subscriber would see it, with sample data by default."""
+    return compile_campaign(campaign).render(fields or sample_fields())
+
+
+def render_archive(campaign: CampaignContent) -> tuple[str, str]:
+    """(text, html) for the public archive: no personal data, no personal links."""
+    landing = current_app.config["BASE_URL"] + "/"
+    return compile_campaign(campaign, archive=True).render(
+        PersonalFields("", "", landing, landing))
