@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..auth.models import Editor
 from ..dbtypes import str_enum
 from ..extensions import db
 from ..subscriptions.models import Topic
@@ -33,3 +34,4 @@ class ContactMessage(db.Model):
     handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("editors.id", ondelete="SET NULL"))
 
     topic: Mapped[Topic | None] = relationship()
+    handled_by: Mapped[Editor | None] = relationship()

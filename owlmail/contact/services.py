@@ -1,6 +1,213 @@
-"""Contact messages: store, mail to CONTACT_RECIPIENT, expire."""
+"""Contact messages: store, mail to CONTACT_RECIPIENT, keep an inbox, expire."""
 
+import csv
+import enum
+import io
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+from urllib.parse import quote
+
+from flask import current_app, url_for
+from flask_babel import gettext as _
+from sqlalchemy import Select, case, delete, func, select
+
+from ..auth.models import Editor
+from ..extensions import db
+from ..mailing.message import build_message, format_address, queue_mail, render_mail
+from ..subscriptions.addresses import ascii_address, normalize_address
+from ..subscriptions.models import Topic
+from ..subscriptions.services import visible_topics
+from ..timeutil import berlin, utcnow
+from .models import ContactMessage, ContactStatus
+
+log = logging.getLogger(__name__)
+# A robot wrote this mail: no out-of-office answers back to it.
+AUTO_HEADERS = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}
+PAGE_SIZE = 50
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class StatusFilter(enum.StrEnum):
+    """The inbox's status choice: everything, new only, handled only."""
+
+    ALL = ""
+    NEW = "new"
+    HANDLED = "handled"
+
+
+# --- cleaning --------------------------------------------------------------
+
+def one_line(text: str | None, limit: int) -> str:
+    """A single line without control characters, spaces collapsed, at most `limit` long."""
+    printable = "".join(ch if ch.isprintable() else " " for ch in (text or ""))
+    return " ".join(printable.split())[:limit]
+
+
+def clean_message(text: str | None) -> str:
+    """Line ends as \\n, no control characters except newline and tab, no outer blank lines."""
+    text = (text or "").replace("\r\n", "\n").replace("\r", "\n")
+    kept = "".join(ch for ch in text if ch in "\n\t" or ch.isprintable())
+    return kept.strip("\n").rstrip()
+
+
+# --- writing in ------------------------------------------------------------
+
+def topic_choices() -> list[tuple[str, str]]:
+    """The form's topics: the newsletter's visible topics, after "no particular topic"."""
+    return [("", _("– kein bestimmtes Thema –"))] + [(t.slug, t.name) for t in visible_topics()]
+
+
+def submit_message(name: str, email: str, topic_slug: str | None, text: str) -> ContactMessage:
+    """Store a message and queue its mail to CONTACT_RECIPIENT in the same transaction."""
+    address, _ = normalize_address(email)
+    topic = None
+    if topic_slug:
+        topic = db.session.scalar(select(Topic).where(Topic.slug == topic_slug,
+                                                      Topic.hidden.is_(False)))
+    row = ContactMessage(name=one_line(name, 200), email=address, topic=topic,
+                         message=clean_message(text), status=ContactStatus.NEW,
+                         created_at=utcnow())
+    db.session.add(row)
+    db.session.flush()  # the mail links to the message in the inbox
+    queue_contact_mail(row)
+    return row
+
+
+def contact_subject(row: ContactMessage) -> str:
+    """The subject the team sees: the topic when one was chosen, else the writer's name."""
+    if row.topic:
+        return f"Kontaktformular: Idee zu {row.topic.name}"
+    return f"Kontaktformular: Nachricht von {one_line(row.name, 200)}"
+
+
+def reply_address(row: ContactMessage) -> str:
+    """The writer as a header value; the email package quotes and encodes the name."""
+    return format_address(one_line(row.name, 200), ascii_address(row.email))
+
+
+def queue_contact_mail(row: ContactMessage) -> None:
+    """A text/plain mail to the team, Reply-To the writer; no copy goes to the writer."""
+    inbox_url = current_app.config["BASE_URL"] + url_for(
+        "contact_admin.detail", message_id=row.id, _external=False)
+    text, _ = render_mail("contact", message=row, inbox_url=inbox_url,
+                          received=berlin(row.created_at))
+    msg = build_message(current_app.config["CONTACT_RECIPIENT"], contact_subject(row), text,
+                        reply_to=reply_address(row), headers=AUTO_HEADERS)
+    queue_mail(msg, "contact")
+
+
+# --- the inbox -------------------------------------------------------------
+
+def inbox_query(status: StatusFilter, topic_slug: str | None) -> Select:
+    """Messages matching the filters: new ones first, newest first within each status."""
+    query = select(ContactMessage)
+    if status != StatusFilter.ALL:
+        query = query.where(ContactMessage.status == ContactStatus(status.value))
+    if topic_slug:
+        query = query.join(Topic).where(Topic.slug == topic_slug)
+    new_first = case((ContactMessage.status == ContactStatus.NEW, 0), else_=1)
+    return query.order_by(new_first, ContactMessage.created_at.desc(), ContactMessage.id.desc())
+
+
+def inbox_page(status: StatusFilter, topic_slug: str | None,
+               page: int) -> tuple[list[ContactMessage], bool]:
+    """One page of the inbox and whether another follows."""
+    query = inbox_query(status, topic_slug).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
+    rows = list(db.session.scalars(query))
+    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
+def count_new() -> int:
+    """How many messages wait for an answer."""
+    query = select(func.count()).where(ContactMessage.status == ContactStatus.NEW)
+    return db.session.scalar(query) or 0
+
+
+def all_topics() -> list[Topic]:
+    """Every topic, hidden ones too: old messages may name them."""
+    return list(db.session.scalars(select(Topic).order_by(Topic.position, Topic.name)))
+
+
+def mark_handled(row: ContactMessage, editor: Editor) -> None:
+    """Record who handled the message and when; handling twice keeps the first record."""
+    if row.status == ContactStatus.HANDLED:
+        return
+    row.status = ContactStatus.HANDLED
+    row.handled_at = utcnow()
+    row.handled_by_id = editor.id
+
+
+def reopen(row: ContactMessage) -> None:
+    """Put a handled message back among the new ones."""
+    row.status = ContactStatus.NEW
+    row.handled_at = None
+    row.handled_by_id = None
+
+
+def reply_subject(row: ContactMessage) -> str:
+    """What the writer sees as the subject of the team's answer."""
+    if row.topic:
+        return f"Re: Ihre Idee zu {row.topic.name}"
+    return "Re: Ihre Nachricht an OWL morgen"
+
+
+def reply_body(row: ContactMessage) -> str:
+    """A greeting, room for the answer, and the original quoted below it."""
+    when = berlin(row.created_at).strftime("%d.%m.%Y um %H:%M")
+    quoted = "\n".join(f"> {line}" if line else ">" for line in row.message.split("\n"))
+    return (f"Guten Tag {one_line(row.name, 200)},\n\nvielen Dank für Ihre Nachricht.\n\n\n\n"
+            f"Mit freundlichen Grüßen\nOWL morgen\n\n"
+            f"Am {when} schrieben Sie:\n{quoted}\n")
+
+
+def reply_mailto(row: ContactMessage) -> str:
+    """A mailto: link (RFC 6068) that opens the editor's mail client with the answer begun."""
+    address = quote(ascii_address(row.email), safe="@")
+    subject = quote(reply_subject(row), safe="")
+    body = quote(reply_body(row).replace("\n", "\r\n"), safe="")
+    return f"mailto:{address}?subject={subject}&body={body}"
+
+
+# --- export ----------------------------------------------------------------
+
+EXPORT_COLUMNS = ["id", "created_at", "name", "email", "topic", "status", "handled_at",
+                  "handled_by", "message"]
+
+
+def safe_cell(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: never a formula (CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _iso(moment) -> str:
+    return berlin(moment).isoformat(timespec="seconds") if moment else ""
+
+
+def export_csv(rows: Iterable[ContactMessage]) -> str:
+    """UTF-8 CSV with a header row; times in Europe/Berlin with their offset."""
+    editors = {e.id: e.email for e in db.session.scalars(select(Editor))}
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        writer.writerow([safe_cell(value) for value in (
+            row.id, _iso(row.created_at), row.name, row.email,
+            row.topic.name if row.topic else "", row.status.value, _iso(row.handled_at),
+            editors.get(row.handled_by_id, ""), row.message,
+        )])
+    return out.getvalue()
+
+
+# --- housekeeping ----------------------------------------------------------
 
 def purge_expired_messages() -> int:
-    """Scheduled: delete contact messages older than the retention period."""
-    return 0
+    """Scheduled: delete contact messages older than CONTACT_RETENTION_DAYS; commits once."""
+    cutoff = utcnow() - timedelta(days=current_app.config["CONTACT_RETENTION_DAYS"])
+    result = db.session.execute(delete(ContactMessage).where(ContactMessage.created_at < cutoff))
+    db.session.commit()
+    count = result.rowcount or 0
+    if count:
+        log.info("deleted %s contact messages older than the retention period", count)
+    return count
