@@ -43,6 +43,7 @@ class Defaults:
     MAX_CONTENT_LENGTH = 1024 * 1024  # 1 MiB request bodies
 
     # Subscriptions and proof of consent.
+    TOPIC_CACHE_SECONDS = 10  # topic choices on public forms; edits show after this
     CONFIRM_TOKEN_MAX_AGE = int(timedelta(days=7).total_seconds())
     PENDING_PURGE_DAYS = 14
     CONSENT_IP_MODE = "store"  # store | truncate | omit

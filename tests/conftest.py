@@ -69,6 +69,7 @@ def base_config(tmp_path, database_uri: str) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_uri,
         "RATELIMIT_ENABLED": False,
         "FORM_MIN_SECONDS": 0,
+        "TOPIC_CACHE_SECONDS": 0,
         "BASE_URL": "http://owlmail.test",
         "SERVER_NAME": None,
         "MAIL_SERVER": None,

@@ -1,5 +1,6 @@
 """E-mail addresses: validated by email-validator, IDN domains kept, never mangled."""
 
+import functools
 import hashlib
 
 import idna
@@ -11,6 +12,7 @@ class InvalidAddress(ValueError):
     """An address we cannot accept; the message is German and says why."""
 
 
+@functools.lru_cache(maxsize=1024)  # a sign-up checks the same address three times
 def normalize_address(raw: str) -> tuple[str, str]:
     """(address for display, key for uniqueness); raises InvalidAddress."""
     raw = (raw or "").strip()

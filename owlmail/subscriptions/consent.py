@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from flask import current_app, render_template, request
+from flask_babel import get_locale
 from markupsafe import Markup
 
 from ..extensions import db
@@ -55,8 +56,14 @@ def consent_text() -> Markup:
 
 def current_version() -> str:
     """The version of the consent text shown now; stored once per wording, forever."""
+    known = current_app.extensions.setdefault("owlmail.consent_versions", {})
+    key = (str(get_locale()), current_app.debug)
+    if key in known and not current_app.debug:
+        return known[key]  # seen stored in the database by this process
     plain = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", str(consent_text()))).strip()
     version = hashlib.sha256(plain.encode()).hexdigest()[:12]
     if db.session.get(ConsentText, version) is None:
         db.session.add(ConsentText(version=version, text=plain))
+    else:
+        known[key] = version
     return version

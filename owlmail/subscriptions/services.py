@@ -3,6 +3,7 @@
 import json
 import logging
 import secrets
+import time
 from datetime import timedelta
 
 from flask import current_app, url_for
@@ -29,11 +30,25 @@ def visible_topics() -> list[Topic]:
     return list(db.session.scalars(query))
 
 
+def topic_choices() -> list[tuple[str, str]]:
+    """(slug, name) of the visible topics for forms; cached for TOPIC_CACHE_SECONDS."""
+    cached = current_app.extensions.get("owlmail.topic_choices")
+    now = time.monotonic()
+    if cached and cached[0] > now:
+        return cached[1]
+    choices = [(topic.slug, topic.name) for topic in visible_topics()]
+    ttl = current_app.config["TOPIC_CACHE_SECONDS"]
+    current_app.extensions["owlmail.topic_choices"] = (now + ttl, choices)
+    return choices
+
+
 def topics_by_slugs(slugs: list[str]) -> list[Topic]:
     """The visible topics named; no choice means all of them."""
-    topics = visible_topics()
-    chosen = [topic for topic in topics if topic.slug in set(slugs)]
-    return chosen or topics
+    if not slugs:
+        return visible_topics()
+    query = select(Topic).where(Topic.hidden.is_(False), Topic.slug.in_(set(slugs)))
+    return list(db.session.scalars(query.order_by(Topic.position, Topic.name))) or \
+        visible_topics()
 
 
 def find_by_address(email_key: str) -> Subscriber | None:
@@ -95,6 +110,7 @@ def request_subscription(
 ) -> Subscriber:
     """Handle a sign-up; the caller shows the same page whatever state the address is in."""
     email, key = normalize_address(raw_email)
+    topics = topics_by_slugs(topic_slugs)  # queries first: nothing pending to autoflush yet
     subscriber = find_by_address(key)
     if subscriber and subscriber.status == SubscriberStatus.CONFIRMED:
         _queue_already_subscribed(subscriber)
@@ -102,7 +118,7 @@ def request_subscription(
     if subscriber is None:
         subscriber = Subscriber(email=email, email_key=key, status=SubscriberStatus.PENDING)
         db.session.add(subscriber)
-    start_pending(subscriber, clean_name(name), topics_by_slugs(topic_slugs))
+    start_pending(subscriber, clean_name(name), topics)
     db.session.flush()  # the token needs the id
     record(subscriber, "requested", evidence, consent_text_version=consent_version,
            mail_template_version=mail_template_version("confirm"),

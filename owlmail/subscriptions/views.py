@@ -17,7 +17,7 @@ bp = Blueprint("subscriptions", __name__)
 
 
 def _topic_choices(form) -> None:
-    form.topics.choices = [(t.slug, t.name) for t in services.visible_topics()]
+    form.topics.choices = services.topic_choices()
 
 
 def _target_address() -> str:
