@@ -197,6 +197,15 @@ def test_crlf_and_header_lines_in_the_message_stay_in_the_body(smtp_app, smtp):
     assert "Bcc: victim@example.org\n\nTo: other@example.org\nX-Evil: 1" in body_of(mail)
 
 
+def test_crlf_in_the_consent_or_honeypot_value_adds_no_header(smtp_app, smtp):
+    assert write(smtp_app.test_client(), consent="y\r\nBcc: victim@example.org") \
+        .status_code == 303
+    deliver(smtp_app)
+    [received] = smtp.received
+    assert received.recipients == [TEAM] and received.message["Bcc"] is None
+    assert b"victim" not in received.data
+
+
 def test_a_display_name_full_of_address_syntax_is_one_quoted_name(smtp_app, smtp):
     name = 'Eve "Boss" <boss@example.org>, victim@example.org; =?utf-8?q?x?='
     assert write(smtp_app.test_client(), name=name).status_code == 303
