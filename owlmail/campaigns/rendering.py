@@ -277,7 +277,8 @@ def markdown_to_html(source: str) -> str:
 class TextWriter:
     """Renders markdown-it's tokens as a readable plain text mail."""
 
-    def __init__(self) -> None:
+    def __init__(self, placeholders: Iterable[str] = ()) -> None:
+        self.placeholders = tuple(placeholders)  # not counted when underlining headings
         self.blocks: list[str] = []
         self.quote = 0
         self.lists: list[list] = []  # [ordered, next number] per open list
@@ -321,9 +322,14 @@ class TextWriter:
             self.row.append(text)
         elif self.heading:
             underline = "=" if self.heading == "h1" else "-"
-            self.add(f"{text}\n{underline * min(len(text), 76)}", wrap=False)
+            self.add(f"{text}\n{underline * min(self.width(text), 76)}", wrap=False)
         else:
             self.add(text)
+
+    def width(self, text: str) -> int:
+        for placeholder in self.placeholders:
+            text = text.replace(placeholder, "x" * 12)  # a typical name's length
+        return len(text)
 
     def on_heading_open(self, token) -> None:
         self.heading = token.tag
@@ -400,9 +406,9 @@ def _strip_tags(html: str) -> str:
     return nh3.clean(html, tags=set(), clean_content_tags={"script", "style"})
 
 
-def markdown_to_text(source: str) -> str:
+def markdown_to_text(source: str, placeholders: Iterable[str] = ()) -> str:
     """The plain text part, from the same Markdown source."""
-    return TextWriter().write(_markdown().parse(source))
+    return TextWriter(placeholders).write(_markdown().parse(source))
 
 
 # --- compiling once, rendering per recipient --------------------------------------------
@@ -456,8 +462,8 @@ def _compile_variant(campaign, tree, has_name: bool, tokens: dict[str, str],
                            content=Markup(markdown_to_html(source)),  # noqa: S704 (sanitised by nh3)
                            **context)
     html = _inliner().inline(html)
-    text = render_template("campaign_mail/mail.txt", content=markdown_to_text(source),
-                           **context)
+    text = render_template("campaign_mail/mail.txt",
+                           content=markdown_to_text(source, tokens.values()), **context)
     return _Variant(_fill_text(text, tokens), _fill_html(html, tokens))
 
 
@@ -541,3 +547,10 @@ def render_archive(campaign: CampaignContent) -> tuple[str, str]:
     landing = current_app.config["BASE_URL"] + "/"
     return compile_campaign(campaign, archive=True).render(
         PersonalFields("", "", landing, landing))
+
+
+def archive_fragment(campaign: CampaignContent) -> str:
+    """The body alone as sanitised HTML without personal data (for the Atom feed)."""
+    landing = current_app.config["BASE_URL"] + "/"
+    values = {"name": "", "email": "", "unsubscribe_url": landing, "preferences_url": landing}
+    return markdown_to_html(_flatten(_parse(campaign.body or "").body, False, values))

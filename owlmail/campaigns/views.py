@@ -1,18 +1,340 @@
 """Campaign editor pages and the public archive."""
 
-from flask import Blueprint
+import re
+import unicodedata
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
 
 from ..auth.decorators import editor_required
+from ..delivery.progress import campaign_progress
+from ..extensions import db
+from ..subscriptions.models import Topic
+from ..timeutil import BERLIN, berlin, utcnow
+from . import services
+from .forms import ActionForm, CampaignForm, PublicForm, ScheduleForm, TestSendForm, split_addresses
+from .models import Campaign, CampaignStatus
+from .rendering import (
+    TEMPLATES,
+    Draft,
+    archive_fragment,
+    render_archive,
+    render_preview,
+    template_for,
+)
+from .services import CampaignError
 
 bp = Blueprint("campaigns", __name__)
 
+S = CampaignStatus
+EDITABLE = (S.DRAFT, S.SCHEDULED)
+BODY_ERRORS = ("invalid_body", "too_large")
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+def _campaign_or_404(campaign_id: int) -> Campaign:
+    return db.session.get(Campaign, campaign_id) or abort(404)
+
+
+def _topic_choices(form: CampaignForm) -> None:
+    topics = db.session.scalars(select(Topic).order_by(Topic.position, Topic.name)).all()
+    form.topics.choices = [(t.slug, t.name) for t in topics]
+
+
+def _content(form: CampaignForm) -> dict:
+    """The service arguments a content form carries."""
+    return {"subject": form.subject.data, "preheader": form.preheader.data or "",
+            "body": form.body.data or "", "topics": form.topics.data or [],
+            "template": form.template.data}
+
+
+def _report(form: CampaignForm, exc: CampaignError) -> None:
+    """Show a service's refusal at the body field or above the form."""
+    if exc.code in BODY_ERRORS:
+        form.body.errors = [*form.body.errors, exc.message]
+    else:
+        form.form_errors.append(exc.message)
+
+
+def slugify(text: str) -> str:
+    """A readable URL part: umlauts spelled out, lower case, hyphens."""
+    text = text.translate(str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae",
+                                         "Ö": "Oe", "Ü": "Ue", "ß": "ss"}))
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:80].rstrip("-") or "ausgabe"
+
+
+def _publish(campaign: Campaign, public: bool) -> None:
+    """Mark for the archive; the slug is set once and then kept (links stay valid)."""
+    campaign.public = public
+    if public and not campaign.slug:
+        slug = slugify(campaign.subject)
+        taken = db.session.scalar(select(Campaign.id).where(Campaign.slug == slug))
+        campaign.slug = f"{slug}-{campaign.id}" if taken else slug
+
+
+def _page(campaign: Campaign | None, form: CampaignForm, status: int = 200, **forms):
+    """The editor page of a new or existing campaign."""
+    preview_text, preview_html, preview_error = _preview_of(form)
+    editable = campaign is None or campaign.status in EDITABLE
+    return render_template(
+        "campaigns/edit.html", campaign=campaign, form=form, editable=editable,
+        test_form=forms.get("test_form") or TestSendForm(prefix="test"),
+        schedule_form=forms.get("schedule_form") or ScheduleForm(prefix="schedule"),
+        action_form=ActionForm(), public_form=PublicForm(public=bool(campaign and
+                                                                      campaign.public)),
+        progress=campaign_progress(campaign) if campaign else None,
+        preview_text=preview_text, preview_html=preview_html, preview_error=preview_error,
+        skeletons={t.id: t.skeleton(current_app.config) for t in TEMPLATES.values()},
+        status_label=services.status_label, S=S,
+    ), status
+
+
+def _preview_of(form: CampaignForm) -> tuple[str, str, str | None]:
+    """Text, HTML and an error message for the form's current content."""
+    try:
+        draft = Draft(subject=form.subject.data or "", preheader=form.preheader.data or "",
+                      body=form.body.data or "", template=form.template.data or "standard",
+                      topics=services.resolve_topics(form.topics.data or []))
+        services.validate_body(draft.body)
+        text, html = render_preview(draft)
+    except CampaignError as exc:
+        return "", "", exc.message
+    return text, html, None
+
+
+# --- editor pages ----------------------------------------------------------------------
 
 @bp.get("/admin/campaigns")
 @editor_required
 def list_campaigns():
-    return "Kampagnen folgen."
+    campaigns = db.session.scalars(select(Campaign).order_by(
+        Campaign.created_at.desc(), Campaign.id.desc())).all()
+    return render_template("campaigns/list.html", campaigns=campaigns,
+                           progress={c.id: campaign_progress(c) for c in campaigns},
+                           status_label=services.status_label, templates=TEMPLATES, S=S)
+
+
+@bp.route("/admin/campaigns/new", methods=["GET", "POST"])
+@editor_required
+def new_campaign():
+    form = CampaignForm()
+    _topic_choices(form)
+    if request.method == "GET":
+        template = template_for(request.args.get("template"))
+        form.template.data = template.id
+        form.body.data = template.skeleton(current_app.config)
+        return _page(None, form)
+    if not form.validate():
+        return _page(None, form, 422)
+    try:
+        campaign = services.create_campaign(current_user, **_content(form))
+        db.session.flush()
+        _publish(campaign, form.public.data)
+    except CampaignError as exc:
+        db.session.rollback()
+        _report(form, exc)
+        return _page(None, form, exc.status)
+    db.session.commit()
+    flash(_("Die Kampagne wurde als Entwurf gespeichert."), "success")
+    return redirect(url_for(".edit_campaign", campaign_id=campaign.id), code=303)
+
+
+@bp.route("/admin/campaigns/<int:campaign_id>", methods=["GET", "POST"])
+@editor_required
+def edit_campaign(campaign_id: int):
+    campaign = _campaign_or_404(campaign_id)
+    form = CampaignForm(obj=campaign)
+    _topic_choices(form)
+    if request.method == "GET":
+        form.topics.data = [t.slug for t in campaign.topics]
+        return _page(campaign, form)
+    if not form.validate():
+        return _page(campaign, form, 422)
+    try:
+        services.update_campaign(campaign, **_content(form))
+        _publish(campaign, form.public.data)
+    except CampaignError as exc:
+        db.session.rollback()
+        _report(form, exc)
+        return _page(_campaign_or_404(campaign_id), form, exc.status)
+    db.session.commit()
+    flash(_("Die Änderungen wurden gespeichert."), "success")
+    return redirect(url_for(".edit_campaign", campaign_id=campaign.id), code=303)
+
+
+@bp.post("/admin/campaigns/preview")
+@editor_required
+def preview():
+    """The live preview: the form's content rendered with sample data, as JSON."""
+    form = CampaignForm()
+    _topic_choices(form)
+    form.topics.data = [slug for slug in form.topics.data or [] if slug in
+                        dict(form.topics.choices)]
+    text, html, error = _preview_of(form)
+    if error:
+        return jsonify({"error": {"code": "invalid_body", "message": error}}), 422
+    return jsonify({"subject": form.subject.data or "", "text": text, "html": html})
+
+
+@bp.post("/admin/campaigns/<int:campaign_id>/test")
+@editor_required
+def send_test(campaign_id: int):
+    campaign = _campaign_or_404(campaign_id)
+    test_form = TestSendForm(prefix="test")
+    if not test_form.validate():
+        return _saved_page(campaign, 422, test_form=test_form)
+    try:
+        sent_to = services.send_test(campaign, split_addresses(test_form.emails.data))
+    except CampaignError as exc:
+        db.session.rollback()
+        test_form.emails.errors = [exc.message]
+        return _saved_page(campaign, exc.status, test_form=test_form)
+    db.session.commit()
+    flash(_("Der Testversand an %(to)s ist unterwegs.", to=", ".join(sent_to)), "success")
+    return redirect(url_for(".edit_campaign", campaign_id=campaign.id), code=303)
+
+
+def _saved_page(campaign: Campaign, status: int, **forms):
+    """The editor page with the saved content and one form's errors."""
+    form = CampaignForm(obj=campaign, formdata=None)
+    _topic_choices(form)
+    form.topics.data = [t.slug for t in campaign.topics]
+    return _page(campaign, form, status, **forms)
+
+
+@bp.post("/admin/campaigns/<int:campaign_id>/schedule")
+@editor_required
+def schedule(campaign_id: int):
+    """Send at a date and time given in Berlin time; stored as UTC."""
+    campaign = _campaign_or_404(campaign_id)
+    schedule_form = ScheduleForm(prefix="schedule")
+    if not schedule_form.validate():
+        return _saved_page(campaign, 422, schedule_form=schedule_form)
+    send_at = schedule_form.send_at.data.replace(tzinfo=BERLIN)
+    try:
+        services.schedule(campaign, send_at)
+    except CampaignError as exc:
+        db.session.rollback()
+        schedule_form.send_at.errors = [exc.message]
+        return _saved_page(_campaign_or_404(campaign_id), exc.status,
+                           schedule_form=schedule_form)
+    db.session.commit()
+    when = berlin(campaign.send_at).strftime("%d.%m.%Y um %H:%M Uhr")
+    flash(_("Die Kampagne wird am %(when)s versendet.", when=when), "success")
+    return redirect(url_for(".edit_campaign", campaign_id=campaign.id), code=303)
+
+
+def _transition(campaign_id: int, change, message: str):
+    """A state change by button: CSRF-checked POST, service, commit, back to the page."""
+    campaign = _campaign_or_404(campaign_id)
+    if not ActionForm().validate():
+        abort(400)
+    try:
+        result = change(campaign)
+    except CampaignError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for(".edit_campaign", campaign_id=campaign_id), code=303)
+    db.session.commit()
+    flash(message, "success")
+    target = result if isinstance(result, Campaign) else campaign
+    return redirect(url_for(".edit_campaign", campaign_id=target.id), code=303)
+
+
+@bp.post("/admin/campaigns/<int:campaign_id>/send-now")
+@editor_required
+def send_now(campaign_id: int):
+    return _transition(campaign_id, lambda c: services.schedule(c, None),
+                       _("Der Versand beginnt jetzt."))
+
+
+@bp.post("/admin/campaigns/<int:campaign_id>/pause")
+@editor_required
+def pause(campaign_id: int):
+    return _transition(campaign_id, services.pause, _("Die Kampagne ist pausiert."))
+
+
+@bp.post("/admin/campaigns/<int:campaign_id>/resume")
+@editor_required
+def resume(campaign_id: int):
+    return _transition(campaign_id, services.resume, _("Die Kampagne wird fortgesetzt."))
+
+
+@bp.post("/admin/campaigns/<int:campaign_id>/cancel")
+@editor_required
+def cancel(campaign_id: int):
+    return _transition(campaign_id, services.cancel, _("Die Kampagne wurde abgebrochen."))
+
+
+@bp.post("/admin/campaigns/<int:campaign_id>/duplicate")
+@editor_required
+def duplicate(campaign_id: int):
+    def copy(campaign: Campaign) -> Campaign:
+        duplicate = services.duplicate(campaign, current_user)
+        db.session.flush()
+        return duplicate
+
+    return _transition(campaign_id, copy, _("Die Kopie ist ein neuer Entwurf."))
+
+
+@bp.post("/admin/campaigns/<int:campaign_id>/public")
+@editor_required
+def set_public(campaign_id: int):
+    """Show or hide a campaign in the public archive (also after it was sent)."""
+    campaign = _campaign_or_404(campaign_id)
+    form = PublicForm()
+    if not form.validate():
+        abort(400)
+    _publish(campaign, form.public.data)
+    db.session.commit()
+    flash(_("Die Kampagne erscheint nach dem Versand im Archiv.") if campaign.public
+          else _("Die Kampagne erscheint nicht im Archiv."), "success")
+    return redirect(url_for(".edit_campaign", campaign_id=campaign.id), code=303)
+
+
+# --- public archive --------------------------------------------------------------------
+
+def _archived():
+    return select(Campaign).where(Campaign.public.is_(True), Campaign.status == S.SENT,
+                                  Campaign.slug.is_not(None))
 
 
 @bp.get("/archive")
 def archive():
-    return "Archiv folgt."
+    campaigns = db.session.scalars(_archived().order_by(
+        Campaign.finished_at.desc(), Campaign.id.desc())).all()
+    return render_template("campaigns/archive.html", campaigns=campaigns)
+
+
+@bp.get("/archive/<slug>")
+def archived(slug: str):
+    campaign = db.session.scalar(_archived().where(Campaign.slug == slug)) or abort(404)
+    _, html = render_archive(campaign)
+    # Links in the framed mail open outside the frame.
+    html = html.replace("<head>", '<head><base target="_blank">', 1)
+    return render_template("campaigns/archived.html", campaign=campaign, html=html)
+
+
+@bp.get("/archive/feed.xml")
+def feed():
+    """Atom feed of the archive, newest first."""
+    campaigns = db.session.scalars(_archived().order_by(
+        Campaign.finished_at.desc(), Campaign.id.desc()).limit(30)).all()
+    entries = [(c, archive_fragment(c)) for c in campaigns]
+    body = render_template("campaigns/feed.xml", entries=entries, now=utcnow(),
+                           base=current_app.config["BASE_URL"])
+    return body, 200, {"Content-Type": "application/atom+xml; charset=utf-8"}
