@@ -43,13 +43,13 @@ def build_message(
     Built with the email package's classic MIME classes, which cost a third of the
     modern API per message; header values are checked here instead (no CR/LF).
     """
-    text_part = MIMEText(text, "plain", _UTF8)
+    text_part = MIMEText(text, "plain", _UTF8, policy=WIRE)
     if html is None:
         msg: Message = text_part
     else:
-        msg = MIMEMultipart("alternative")
+        msg = MIMEMultipart("alternative", policy=WIRE)
         msg.attach(text_part)
-        msg.attach(MIMEText(html, "html", _UTF8))
+        msg.attach(MIMEText(html, "html", _UTF8, policy=WIRE))
     values = {"From": sender_address(), "To": to, "Subject": subject,
               "Date": formatdate(usegmt=True),
               "Message-ID": make_msgid(domain=_message_id_domain())}
