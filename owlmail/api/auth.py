@@ -1,0 +1,51 @@
+"""Bearer tokens: every API request names its editor by `Authorization: Bearer <token>`.
+
+Session cookies are never looked at here, so a logged-in browser cannot be made to
+call the API (no CSRF on the API because no cookie authenticates it).
+"""
+
+from flask import g, request
+from flask_babel import gettext as _
+
+from ..auth.models import Editor
+from ..auth.services import editor_for_token
+from ..extensions import db
+from .errors import ApiError
+
+
+def bearer_token() -> str | None:
+    """The token of the Authorization header, or None."""
+    scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > 200:
+        return None
+    return token
+
+
+def require_token() -> None:
+    """before_request of every API blueprint: the token's editor, or 401 JSON."""
+    token = bearer_token()
+    if token is None:
+        raise ApiError(401, "missing_token", _(
+            "Bitte senden Sie ein API-Token im Kopf „Authorization: Bearer …“."))
+    editor = editor_for_token(token)
+    if editor is None:
+        raise ApiError(401, "invalid_token",
+                       _("Das API-Token ist ungültig, widerrufen oder gehört zu einem "
+                         "deaktivierten Konto."))
+    db.session.commit()  # remembers when the token was last used
+    g.api_editor = editor
+
+
+def current_editor() -> Editor:
+    """The editor of this API request."""
+    return g.api_editor
+
+
+def require_admin() -> Editor:
+    """The editor of this request if an admin, else 403 JSON."""
+    editor = current_editor()
+    if not editor.is_admin:
+        raise ApiError(403, "forbidden", _("Das dürfen nur Administratorinnen und "
+                                           "Administratoren."))
+    return editor

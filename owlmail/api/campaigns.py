@@ -1,0 +1,114 @@
+"""Campaigns through the API: create, read, change, test-send and move through the states.
+
+Each view validates (schemas), calls one service, commits, and answers the campaign.
+"""
+
+from flask_babel import gettext as _
+
+from ..campaigns import services
+from ..campaigns.models import Campaign
+from ..delivery.progress import campaign_progress
+from ..extensions import db
+from .auth import current_editor
+from .common import api_blueprint, aware, get_or_404
+from .schemas import (
+    CampaignCreateSchema,
+    CampaignPatchSchema,
+    CampaignSchema,
+    ScheduleSchema,
+    TestSendResultSchema,
+    TestSendSchema,
+)
+
+blp = api_blueprint("api_campaigns", "Kampagnen")
+
+
+def campaign_data(campaign: Campaign) -> dict:
+    """A campaign as the API shows it, with progress counters as `stats`."""
+    return {
+        "id": campaign.id, "subject": campaign.subject, "preheader": campaign.preheader,
+        "body": campaign.body, "template": campaign.template,
+        "topics": [t.slug for t in sorted(campaign.topics, key=lambda t: (t.position, t.id))],
+        "status": campaign.status, "status_note": campaign.status_note,
+        "send_at": aware(campaign.send_at), "started_at": aware(campaign.started_at),
+        "finished_at": aware(campaign.finished_at), "created_at": aware(campaign.created_at),
+        "updated_at": aware(campaign.updated_at),
+        "stats": campaign_progress(campaign).as_stats(),
+    }
+
+
+def load_campaign(campaign_id: int) -> Campaign:
+    return get_or_404(Campaign, campaign_id, _("Diese Kampagne gibt es nicht."))
+
+
+def _saved(campaign: Campaign) -> dict:
+    """Commit the request's change and answer the campaign as stored."""
+    db.session.commit()
+    return campaign_data(campaign)
+
+
+@blp.post("/campaigns")
+@blp.arguments(CampaignCreateSchema)
+@blp.response(201, CampaignSchema)
+def create_campaign(data: dict):
+    """A new draft: subject, Markdown body, topic slugs (empty = all), template."""
+    campaign = services.create_campaign(current_editor(), **data)
+    db.session.flush()
+    return _saved(campaign)
+
+
+@blp.get("/campaigns/<int:campaign_id>")
+@blp.response(200, CampaignSchema)
+def get_campaign(campaign_id: int):
+    """One campaign with its status and delivery counters."""
+    return campaign_data(load_campaign(campaign_id))
+
+
+@blp.patch("/campaigns/<int:campaign_id>")
+@blp.arguments(CampaignPatchSchema)
+@blp.response(200, CampaignSchema)
+def update_campaign(data: dict, campaign_id: int):
+    """Change a draft or scheduled campaign; only the fields sent change."""
+    campaign = load_campaign(campaign_id)
+    services.update_campaign(campaign, **data)
+    return _saved(campaign)
+
+
+@blp.post("/campaigns/<int:campaign_id>/test")
+@blp.arguments(TestSendSchema)
+@blp.response(202, TestSendResultSchema)
+def send_test(data: dict, campaign_id: int):
+    """Queue a test copy (subject marked [TEST]) to up to five addresses."""
+    campaign = load_campaign(campaign_id)
+    emails = services.send_test(campaign, data["emails"])
+    db.session.commit()
+    return {"emails": emails}
+
+
+@blp.post("/campaigns/<int:campaign_id>/schedule")
+@blp.arguments(ScheduleSchema)
+@blp.response(200, CampaignSchema)
+def schedule(data: dict, campaign_id: int):
+    """Schedule for `send_at` (ISO 8601 with offset), or for now when it is null."""
+    campaign = load_campaign(campaign_id)
+    services.schedule(campaign, data["send_at"])
+    return _saved(campaign)
+
+
+def _transition(name: str, action):
+    """A POST /campaigns/<id>/<name> view calling one state-machine service."""
+
+    @blp.post(f"/campaigns/<int:campaign_id>/{name}", endpoint=name)
+    @blp.doc(summary=action.__doc__)
+    @blp.response(200, CampaignSchema)
+    def view(campaign_id: int):
+        campaign = load_campaign(campaign_id)
+        action(campaign)
+        return _saved(campaign)
+
+    return view
+
+
+pause = _transition("pause", services.pause)
+resume = _transition("resume", services.resume)
+cancel = _transition("cancel", services.cancel)

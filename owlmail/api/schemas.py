@@ -1,0 +1,192 @@
+"""Request and response shapes of the API: they validate input and make the OpenAPI document.
+
+Field errors are German; the API's 422 answer names the fields and keeps these
+messages under `error.details`.
+"""
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from ..campaigns.models import CampaignStatus
+from ..campaigns.services import SUBJECT_MAX_LENGTH, TEMPLATES, TEST_RECIPIENTS_MAX
+from ..subscriptions.models import SubscriberStatus
+
+REQUIRED = "Diese Angabe fehlt."
+NULL = "Diese Angabe darf nicht null sein."
+FIELD_ERRORS = {"required": REQUIRED, "null": NULL}
+
+
+def text(**kwargs) -> fields.String:
+    """A string field with German messages."""
+    return fields.String(error_messages={**FIELD_ERRORS, "invalid": "Erwartet wird ein Text."},
+                         **kwargs)
+
+
+def text_list(**kwargs) -> fields.List:
+    """A list of strings with German messages."""
+    return fields.List(text(), error_messages={**FIELD_ERRORS,
+                                               "invalid": "Erwartet wird eine Liste."}, **kwargs)
+
+
+def no_control_characters(value: str) -> None:
+    """Refuse NUL, CR, LF and other control characters (query strings, slugs)."""
+    if any(not ch.isprintable() for ch in value):
+        raise ma.ValidationError("Steuerzeichen sind hier nicht erlaubt.")
+
+
+class GermanSchema(ma.Schema):
+    """German messages for a body that is no object or carries unknown fields."""
+
+    error_messages = {"unknown": "Unbekanntes Feld.",
+                      "type": "Erwartet wird ein JSON-Objekt."}
+
+
+# --- errors ----------------------------------------------------------------
+
+class ErrorDetailSchema(ma.Schema):
+    code = fields.String(required=True, metadata={"description": "Stable machine name"})
+    message = fields.String(required=True, metadata={"description": "German explanation"})
+    details = fields.Dict(metadata={"description": "Messages per field (validation errors)"})
+
+
+class ErrorSchema(ma.Schema):
+    """Every error: `{"error": {"code", "message"}}`."""
+
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
+# --- topics ----------------------------------------------------------------
+
+class TopicSchema(ma.Schema):
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+
+
+class TopicListSchema(ma.Schema):
+    items = fields.List(fields.Nested(TopicSchema), required=True)
+
+
+# --- campaigns -------------------------------------------------------------
+
+SUBJECT = {"validate": validate.Length(max=SUBJECT_MAX_LENGTH,
+                                       error="Höchstens {max} Zeichen."),
+           "metadata": {"description": "One line, at most 200 characters"}}
+TEMPLATE = {"allow_none": True,
+            "validate": validate.OneOf(TEMPLATES, error="Möglich sind: {choices}."),
+            "metadata": {"description": "Layout; null or missing means standard"}}
+BODY = {"metadata": {"description": "Markdown with the personal fields {{ name }}, "
+                                    "{{ email }}, {{ unsubscribe_url }}, {{ preferences_url }}"}}
+TOPICS = {"metadata": {"description": "Topic slugs; empty means every topic"}}
+
+
+class CampaignCreateSchema(GermanSchema):
+    subject = text(required=True, **SUBJECT)
+    body = text(required=True, **BODY)
+    topics = text_list(load_default=list, **TOPICS)
+    template = text(load_default=None, **TEMPLATE)
+    preheader = text(load_default="", validate=validate.Length(max=200, error="Höchstens "
+                                                                              "{max} Zeichen."))
+
+
+class CampaignPatchSchema(GermanSchema):
+    """Only the fields sent are changed."""
+
+    subject = text(**SUBJECT)
+    body = text(**BODY)
+    topics = text_list(**TOPICS)
+    template = text(**TEMPLATE)
+    preheader = text(validate=validate.Length(max=200, error="Höchstens {max} Zeichen."))
+
+
+class StatsSchema(ma.Schema):
+    recipients = fields.Integer(required=True)
+    sent = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    pending = fields.Integer(required=True)
+
+
+class CampaignSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    subject = fields.String(required=True)
+    preheader = fields.String(required=True)
+    body = fields.String(required=True)
+    template = fields.String(required=True)
+    topics = fields.List(fields.String(), required=True)
+    status = fields.Enum(CampaignStatus, by_value=True, required=True)
+    status_note = fields.String(required=True)
+    send_at = fields.AwareDateTime(allow_none=True, required=True)
+    started_at = fields.AwareDateTime(allow_none=True, required=True)
+    finished_at = fields.AwareDateTime(allow_none=True, required=True)
+    created_at = fields.AwareDateTime(required=True)
+    updated_at = fields.AwareDateTime(required=True)
+    stats = fields.Nested(StatsSchema, required=True)
+
+
+class ScheduleSchema(GermanSchema):
+    send_at = fields.AwareDateTime(
+        required=True, allow_none=True,
+        error_messages={**{"required": "Bitte geben Sie send_at an (null für sofort)."},
+                        "invalid": "Erwartet wird ein Zeitpunkt nach ISO 8601.",
+                        "invalid_awareness": "Der Zeitpunkt braucht eine Zeitzone "
+                                             "(z. B. +01:00)."},
+        metadata={"description": "ISO 8601 with offset; null sends now"})
+
+
+class TestSendSchema(GermanSchema):
+    emails = text_list(required=True, validate=validate.Length(
+        min=1, max=TEST_RECIPIENTS_MAX, error="Eine bis {max} Adressen."))
+
+
+class TestSendResultSchema(ma.Schema):
+    emails = fields.List(fields.String(), required=True,
+                         metadata={"description": "Addresses a test copy was queued for"})
+
+
+# --- subscribers -----------------------------------------------------------
+
+class SubscriberQuerySchema(GermanSchema):
+    status = text(validate=validate.OneOf([s.value for s in SubscriberStatus],
+                                          error="Möglich sind: {choices}."))
+    topic = text(validate=[validate.Length(max=64, error="Höchstens {max} Zeichen."),
+                           no_control_characters])
+    q = text(validate=[validate.Length(max=320, error="Höchstens {max} Zeichen."),
+                       no_control_characters],
+             metadata={"description": "Start of the address"})
+    after = text(validate=validate.Regexp(r"^[0-9]{1,18}$", error="Ungültiger Cursor."),
+                 metadata={"description": "The `next` cursor of the previous page"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(
+        min=1, max=200, error="Zwischen {min} und {max}."),
+        error_messages={"invalid": "Erwartet wird eine ganze Zahl."})
+
+
+class SubscriberSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    email = fields.String(required=True)
+    name = fields.String(required=True)
+    status = fields.String(required=True,
+                           validate=validate.OneOf([s.value for s in SubscriberStatus]))
+    topics = fields.List(fields.String(), required=True)
+
+
+class SubscriberPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(SubscriberSchema), required=True)
+    next = fields.String(allow_none=True, required=True)
+
+
+class ConsentEventSchema(ma.Schema):
+    at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    action = fields.String(required=True)
+    ip = fields.String(allow_none=True)
+    user_agent = fields.String(allow_none=True)
+    source_url = fields.String(allow_none=True)
+    consent_text_version = fields.String(allow_none=True)
+    mail_template_version = fields.String(allow_none=True)
+    detail = fields.String()
+
+
+class SubscriberDetailSchema(SubscriberSchema):
+    source = fields.String()
+    created_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    confirmed_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    unsubscribed_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    consent_history = fields.List(fields.Nested(ConsentEventSchema), required=True)

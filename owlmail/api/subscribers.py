@@ -1,0 +1,44 @@
+"""Subscribers through the API: list with filters and cursor, detail, GDPR erasure."""
+
+from ..admin import services
+from ..extensions import db
+from ..subscriptions.models import SubscriberStatus
+from .auth import require_admin
+from .common import MAX_ID, api_blueprint
+from .schemas import SubscriberDetailSchema, SubscriberPageSchema, SubscriberQuerySchema
+
+blp = api_blueprint("api_subscribers", "Abonnentinnen und Abonnenten")
+
+
+def load_subscriber(subscriber_id: int):
+    """The subscriber with this id, or 404 JSON."""
+    if not 0 < subscriber_id <= MAX_ID:
+        raise services.AdminError.not_found()
+    return services.get_subscriber(subscriber_id)
+
+
+@blp.get("/subscribers")
+@blp.arguments(SubscriberQuerySchema, location="query")
+@blp.response(200, SubscriberPageSchema)
+def list_subscribers(args: dict):
+    """Newest first; `status`, `topic`, `q` (start of the address) and the `after` cursor."""
+    status = SubscriberStatus(args["status"]) if args.get("status") else None
+    page = services.list_subscribers(status=status, topic=args.get("topic"), q=args.get("q"),
+                                     after=args.get("after"), limit=args["limit"])
+    return {"items": [services.subscriber_summary(s) for s in page.items], "next": page.next}
+
+
+@blp.get("/subscribers/<int:subscriber_id>")
+@blp.response(200, SubscriberDetailSchema)
+def get_subscriber(subscriber_id: int):
+    """One subscriber with the whole consent history."""
+    return services.subscriber_detail(load_subscriber(subscriber_id))
+
+
+@blp.delete("/subscribers/<int:subscriber_id>")
+@blp.response(204)
+def erase_subscriber(subscriber_id: int):
+    """Erase (GDPR): personal data gone, a hashed suppression entry kept. Admins only."""
+    editor = require_admin()
+    services.erase_subscriber(load_subscriber(subscriber_id), by=editor)
+    db.session.commit()
