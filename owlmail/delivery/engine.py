@@ -1,6 +1,422 @@
-"""The delivery engine: sends due campaigns to every recipient exactly once."""
+"""The delivery engine: sends due campaigns to every recipient exactly once.
+
+One run per sending campaign: the calling thread claims batches and writes outcomes
+(group commits); SEND_CONNECTIONS sender threads each hold one persistent SMTP
+connection. A sender builds its next mail while it waits, but sends it only after
+the outcome of its previous one is committed — so a kill -9 repeats at most one mail
+per connection. Status (pause, cancel) is read twice a second; a stop request
+(SIGTERM) lets every connection finish the mail it is sending, then returns the
+unsent claims.
+"""
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from email.utils import formataddr
+
+from flask import current_app
+from sqlalchemy import text
+
+from ..campaigns.models import CampaignStatus
+from ..campaigns.rendering import PersonalFields, compile_campaign
+from ..extensions import db
+from ..subscriptions.addresses import ascii_address
+from ..tokens import Purpose, _serializer
+from . import services
+from .message import MessageBuilder
+from .services import Recipient, worker_id
+from .smtp import ConnectionLost, Deferred, Refused, make_connection
+from .verp import bounce_domain, verp_address
+
+log = logging.getLogger(__name__)
+
+STATUS_CHECK_SECONDS = 0.5
+PROGRESS_SECONDS = 5.0
+# Waits after the SMTP server could not be reached, before the next try (seconds).
+CONNECT_BACKOFF = (1, 2, 5, 10, 30, 60)
+
+_stopping = threading.Event()
+_cleared_claims: set[str] = set()  # databases whose dead claims this process gave back
+
+
+class _ServerState:
+    """When the SMTP server was last unreachable, so polls do not hammer it."""
+
+    failures = 0
+    retry_at = 0.0
+
+    @classmethod
+    def down(cls) -> None:
+        cls.failures += 1
+        cls.retry_at = time.monotonic() + CONNECT_BACKOFF[min(cls.failures, 6) - 1]
+
+    @classmethod
+    def up(cls) -> None:
+        cls.failures, cls.retry_at = 0, 0.0
+
+    @classmethod
+    def waiting(cls) -> bool:
+        return time.monotonic() < cls.retry_at
+
+
+def request_stop() -> None:
+    """Ask running campaign runs to finish the mails in flight and return (SIGTERM)."""
+    _stopping.set()
+
+
+def allow_sending() -> None:
+    """Undo request_stop (a scheduler starting again in this process)."""
+    _stopping.clear()
 
 
 def run_due_campaigns() -> int:
-    """Scheduled: start due campaigns and send the next batches."""
-    return 0
+    """Scheduled: start due campaigns, tidy cancelled ones, send what is pending."""
+    while services.start_due_campaign() is not None:
+        db.session.commit()
+    db.session.commit()
+    services.skip_cancelled()
+    db.session.commit()
+    campaign_ids = services.sending_campaign_ids()
+    me = worker_id()
+    _clear_dead_claims(campaign_ids, me)
+    sent = 0
+    for campaign_id in campaign_ids:
+        if _stopping.is_set() or _ServerState.waiting():
+            break
+        sent += CampaignRun(campaign_id, me).run()
+    return sent
+
+
+def _clear_dead_claims(campaign_ids: list[int], me: str) -> None:
+    """Once per process and database: take back claims of workers that died."""
+    uri = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    if campaign_ids and uri not in _cleared_claims:
+        released = services.release_dead_claims(campaign_ids, me)
+        db.session.commit()
+        _cleared_claims.add(uri)
+        if released:
+            log.info("took back %s deliveries claimed by workers that are gone", released)
+
+
+# --- per-recipient pieces --------------------------------------------------------------
+
+class Links:
+    """Unsubscribe and preferences links, signed exactly as subscriptions.services does."""
+
+    def __init__(self) -> None:
+        config = current_app.config
+        adapter = current_app.url_map.bind("localhost", script_name=config["APPLICATION_ROOT"])
+        base = config["BASE_URL"]
+        self.unsubscribe = base + adapter.build("subscriptions.unsubscribe", {"token": "T"})[:-1]
+        self.preferences = base + adapter.build("subscriptions.preferences", {"token": "T"})[:-1]
+        self._unsubscribe = _serializer(Purpose.UNSUBSCRIBE)
+        self._preferences = _serializer(Purpose.PREFERENCES)
+
+    def fields(self, recipient: Recipient) -> PersonalFields:
+        payload = [recipient.subscriber_id, recipient.token_key]
+        return PersonalFields(
+            recipient.name, recipient.email,
+            self.unsubscribe + self._unsubscribe.dumps(payload),
+            self.preferences + self._preferences.dumps(payload))
+
+
+@dataclass
+class Job:
+    recipient: Recipient
+    envelope_from: str
+
+
+class Throttle:
+    """SEND_RATE_PER_SECOND and SEND_RATE_PER_HOUR, shared by a run's connections."""
+
+    def __init__(self, per_second: float | None, per_hour: int | None) -> None:
+        self.interval = 1.0 / per_second if per_second else 0.0
+        self.per_hour = per_hour
+        self.next_at = 0.0
+        self.hour: deque[float] = deque()
+        self.lock = threading.Lock()
+
+    def wait(self, halt: threading.Event) -> bool:
+        """Block until one more mail may go; False if the run was halted meanwhile."""
+        if not self.interval and not self.per_hour:
+            return not halt.is_set()
+        while True:
+            with self.lock:
+                delay = self._delay(time.monotonic())
+                if delay <= 0:
+                    return not halt.is_set()
+            if halt.wait(min(delay, 1.0)):
+                return False
+
+    def _delay(self, now: float) -> float:
+        """Seconds until the next slot; takes the slot when it is free now."""
+        while self.hour and self.hour[0] <= now - 3600:
+            self.hour.popleft()
+        if self.per_hour and len(self.hour) >= self.per_hour:
+            return self.hour[0] + 3600 - now
+        if now < self.next_at:
+            return self.next_at - now
+        self.next_at = max(now, self.next_at) + self.interval
+        if self.per_hour:
+            self.hour.append(now)
+        return 0.0
+
+
+# --- one campaign run ------------------------------------------------------------------
+
+SENT, DEFERRED, REFUSED, LOST, RELEASED, UNAVAILABLE, BROKEN = (
+    "sent", "deferred", "refused", "lost", "released", "unavailable", "broken")
+
+
+class Sender(threading.Thread):
+    """One persistent SMTP connection, fed from the run's job queue."""
+
+    def __init__(self, run: "CampaignRun", number: int) -> None:
+        super().__init__(name=f"sender-{run.campaign_id}-{number}", daemon=True)
+        self.run_ = run
+        self.connection = make_connection()
+        self.ack = threading.Event()
+        self.ack.set()  # nothing outstanding yet
+
+    def run(self) -> None:
+        run = self.run_
+        try:
+            while (job := run.jobs.get()) is not None:
+                try:
+                    message = run.build(job.recipient)
+                except Exception as exc:  # a bug must not leave the claim hanging
+                    log.exception("campaign %s: building a mail failed", run.campaign_id)
+                    message, broken = b"", f"{type(exc).__name__}: {exc}"
+                else:
+                    broken = None
+                self.ack.wait()  # the previous mail's outcome is durable
+                self.ack.clear()
+                outcome = (BROKEN, broken) if broken else self._deliver(job, message)
+                run.results.put((self, job, outcome))
+        finally:
+            self.connection.close()
+
+    def _deliver(self, job: Job, message: bytes) -> tuple:
+        run = self.run_
+        if run.halt.is_set() or not run.throttle.wait(run.halt):
+            return (RELEASED,)
+        if not self.connection.is_open:
+            try:
+                self.connection.open()
+            except ConnectionLost as exc:
+                return (UNAVAILABLE, str(exc))
+        recipient = job.recipient
+        try:
+            self.connection.send(job.envelope_from, [ascii_address(recipient.email)], message,
+                                 str(recipient.delivery_id))
+        except Deferred as exc:
+            return (DEFERRED, exc.code, exc.text)
+        except Refused as exc:
+            return (REFUSED, exc.code, exc.text)
+        except ConnectionLost as exc:
+            return (LOST, str(exc))
+        return (SENT,)
+
+
+class CampaignRun:
+    """Sends one campaign until nothing is due, it is paused/cancelled, or stop is asked."""
+
+    def __init__(self, campaign_id: int, me: str) -> None:
+        config = current_app.config
+        self.campaign_id, self.me = campaign_id, me
+        self.connections = max(int(config["SEND_CONNECTIONS"]), 1)
+        self.batch_size = max(int(config["SEND_BATCH_SIZE"]), 1)
+        self.threshold = int(config["FAILURE_PAUSE_THRESHOLD"] or 0)
+        self.lease_seconds = float(config["SEND_LEASE_SECONDS"])
+        self.throttle = Throttle(config["SEND_RATE_PER_SECOND"], config["SEND_RATE_PER_HOUR"])
+        self.postgres = db.engine.dialect.name == "postgresql"
+        self.jobs: queue.Queue[Job | None] = queue.Queue()
+        self.results: queue.Queue[tuple] = queue.Queue()
+        self.halt = threading.Event()  # set: senders send nothing more
+        self.claimed: dict[int, Job] = {}  # leased to this run, outcome not yet written
+        self.failures_in_row = 0
+        self.sent = 0
+        self.exhausted = False  # nothing more is due right now
+        self.interrupted = False  # paused, cancelled, stopped or server away
+
+    # The calling thread: claims, outcomes, status.
+
+    def run(self) -> int:
+        """Send what is due now; returns how many mails the server took."""
+        campaign = db.session.get(services.Campaign, self.campaign_id)
+        self.builder = MessageBuilder(compile_campaign(campaign))
+        self.links = Links()
+        self.domain = bounce_domain()
+        db.session.commit()
+        self.senders = [Sender(self, number) for number in range(self.connections)]
+        for sender in self.senders:
+            sender.start()
+        try:
+            self._loop()
+        finally:
+            self._shut_down(self.senders)
+        if self.exhausted and not self.interrupted:
+            services.finish_if_done(self.campaign_id)
+            db.session.commit()
+        return self.sent
+
+    def _loop(self) -> None:
+        started = last_status = last_renew = last_progress = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if not self.halt.is_set():
+                if now - last_status >= STATUS_CHECK_SECONDS:
+                    last_status = now
+                    self._check_status()
+                if _stopping.is_set():
+                    self._stop_feeding("stop requested")
+                elif self.jobs.qsize() < 2 * self.connections and not self.exhausted:
+                    self._claim()
+            if self.halt.is_set():
+                self._take_back_queued()
+            if not self.claimed and (self.halt.is_set() or self.exhausted):
+                return
+            if not any(sender.is_alive() for sender in self.senders):
+                return
+            self._collect(timeout=0.2)
+            if now - last_renew >= self.lease_seconds / 3:
+                last_renew = now
+                services.renew_leases(self.campaign_id, self.me)
+                db.session.commit()
+            if now - last_progress >= PROGRESS_SECONDS:
+                last_progress = now
+                self._log_progress(now - started)
+
+    def _check_status(self) -> None:
+        status = services.campaign_status(self.campaign_id)
+        db.session.commit()
+        if status != CampaignStatus.SENDING:
+            self._stop_feeding(f"status is now {status}")
+
+    def _stop_feeding(self, reason: str) -> None:
+        if not self.halt.is_set():
+            log.info("campaign %s: stopping the run (%s)", self.campaign_id, reason)
+            self.interrupted = True
+            self.halt.set()
+
+    def _claim(self) -> None:
+        batch = services.claim_batch(self.campaign_id, self.batch_size, self.me)
+        db.session.commit()
+        if not batch:
+            self.exhausted = True
+            return
+        for recipient in batch:
+            job = Job(recipient, verp_address(recipient.delivery_id, self.domain))
+            self.claimed[recipient.delivery_id] = job
+            self.jobs.put(job)
+
+    def _take_back_queued(self) -> None:
+        """Jobs no sender has taken yet go back to the database unsent."""
+        ids = []
+        while True:
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                ids.append(job.recipient.delivery_id)
+                self.claimed.pop(job.recipient.delivery_id, None)
+        if ids:
+            services.release(ids, self.me)
+            db.session.commit()
+
+    def _collect(self, timeout: float) -> None:
+        """Write every outcome that is there (one transaction), then let the senders on."""
+        try:
+            items = [self.results.get(timeout=timeout)]
+        except queue.Empty:
+            return
+        while True:
+            try:
+                items.append(self.results.get_nowait())
+            except queue.Empty:
+                break
+        if self.postgres:  # losing the last commits in a database crash only repeats mails
+            db.session.execute(text("SET LOCAL synchronous_commit = off"))
+        sent_ids = []
+        for _sender, job, outcome in items:
+            self.claimed.pop(job.recipient.delivery_id, None)
+            if outcome[0] == SENT:
+                sent_ids.append(job.recipient.delivery_id)
+                self.failures_in_row = 0
+            else:
+                self._apply_failure(job.recipient, outcome)
+        if sent_ids:
+            services.mark_sent(self.campaign_id, sent_ids)
+            self.sent += len(sent_ids)
+            _ServerState.up()
+        db.session.commit()
+        for sender, _job, _outcome in items:
+            sender.ack.set()
+
+    def _apply_failure(self, recipient: Recipient, outcome: tuple) -> None:
+        kind = outcome[0]
+        if kind == RELEASED:
+            services.release([recipient.delivery_id], self.me)
+            return
+        if kind == UNAVAILABLE:
+            services.release([recipient.delivery_id], self.me)
+            if not self.halt.is_set():
+                log.warning("campaign %s: SMTP server unreachable (%s); trying again later",
+                            self.campaign_id, outcome[1])
+                _ServerState.down()
+                self._stop_feeding("SMTP server unreachable")
+            return
+        if kind == BROKEN:
+            services.mark_failed(self.campaign_id, recipient, None, outcome[1])
+            summary = outcome[1]
+        elif kind == REFUSED:
+            code, answer = outcome[1], outcome[2]
+            services.mark_failed(self.campaign_id, recipient, code, answer)
+            if services.is_hard_bounce(code, answer):
+                services.suppress_bounced(recipient, code, answer)
+            summary = f"{code} {answer}"
+        else:  # DEFERRED or LOST: try again later
+            code, answer = (outcome[1], outcome[2]) if kind == DEFERRED else (None, outcome[1])
+            services.defer(self.campaign_id, recipient, code, answer)
+            summary = f"{code} {answer}" if code else answer
+        self.failures_in_row += 1
+        if self.threshold and self.failures_in_row >= self.threshold and not self.halt.is_set():
+            services.pause_for_failures(self.campaign_id, self.failures_in_row, summary)
+            self._stop_feeding("too many failures in a row")
+
+    def _log_progress(self, elapsed: float) -> None:
+        line = services.progress_line(self.campaign_id)
+        db.session.commit()
+        log.info("campaign %s: %s, %.0f mails/s in this run", self.campaign_id, line,
+                 self.sent / max(elapsed, 0.001))
+
+    def _shut_down(self, senders: list[Sender]) -> None:
+        """Stop the senders after the mails in flight; give back what was not sent."""
+        self.halt.set()
+        try:
+            self._take_back_queued()
+            for _ in senders:
+                self.jobs.put(None)
+            while self.claimed and any(sender.is_alive() for sender in senders):
+                self._collect(timeout=0.2)
+        finally:
+            for sender in senders:
+                sender.ack.set()
+                sender.join(timeout=60)
+            if self.claimed:  # outcome unknown (an error above): the lease will expire
+                log.warning("campaign %s: %s claims left to expire", self.campaign_id,
+                            len(self.claimed))
+
+    # The sender threads: building a mail needs no database.
+
+    def build(self, recipient: Recipient) -> bytes:
+        """The finished bytes of one recipient's mail."""
+        to = ascii_address(recipient.email)
+        if recipient.name:
+            to = formataddr((recipient.name, to), charset="utf-8")
+        message_id = self.builder.message_id(f"{self.campaign_id}.{recipient.delivery_id}")
+        return self.builder.build(self.links.fields(recipient), to, message_id)

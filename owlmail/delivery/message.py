@@ -6,16 +6,110 @@ INTERFACE (used by the engine and by test sends):
                                         message_id=None, test=False)
 
 multipart/alternative (text + html, quoted-printable, CRLF), List-Unsubscribe,
-List-Unsubscribe-Post, List-Id, Date, unique Message-ID. First version via the
-email package; replaced by a faster assembly in the delivery engine work.
+List-Unsubscribe-Post, List-Id, Date, unique Message-ID.
+
+Building a whole MIME tree with the email package per recipient costs about a
+millisecond, a tenth of what the wire allows. So MessageBuilder lets the email package
+encode the headers that are the same for every recipient once per campaign, and per
+recipient only writes To, Message-ID, Date, List-Unsubscribe and the two bodies,
+quoted-printable by binascii (C).
 """
 
-from email.utils import make_msgid
+import binascii
+import secrets
+import time
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formataddr, formatdate, parseaddr
 
 from flask import current_app
 
 from ..campaigns.rendering import CompiledCampaign, PersonalFields
-from ..mailing.message import build_message
+from ..subscriptions.addresses import ascii_address
+
+CRLF = b"\r\n"
+_PART_HEAD = (
+    b"Content-Type: text/%s; charset=\"utf-8\"\r\n"
+    b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+)
+
+
+def sender_domain(sender: str) -> str:
+    """The domain of an address (for Message-IDs and the bounce address)."""
+    return parseaddr(sender)[1].rpartition("@")[2] or "owl-morgen.de"
+
+
+def quoted_printable(text: str) -> bytes:
+    """A body as quoted-printable with CRLF line ends and lines of at most 76 octets."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.endswith("\n"):
+        text += "\n"
+    # b2a_qp keeps the line ends of its input when the first one is CRLF.
+    return binascii.b2a_qp(text.replace("\n", "\r\n").encode("utf-8"), istext=True)
+
+
+def encode_address(to: str) -> bytes:
+    """A To header value in ASCII: RFC 2047 for a non-ASCII name, IDNA for the domain."""
+    to = to.replace("\r", " ").replace("\n", " ")
+    if to.isascii() and len(to) < 900:
+        return to.encode("ascii")
+    name, address = parseaddr(to)
+    return formataddr((name, ascii_address(address)), charset="utf-8").encode("ascii")
+
+
+class MessageBuilder:
+    """Builds one campaign's mails; the constant part is encoded once."""
+
+    def __init__(self, compiled: CompiledCampaign, *, test: bool = False) -> None:
+        config = current_app.config
+        self.compiled = compiled
+        self.domain = sender_domain(config["MAIL_DEFAULT_SENDER"])
+        self.boundary = f"=_owl_{secrets.token_hex(12)}".encode()
+        subject = f"[TEST] {compiled.subject}" if test else compiled.subject
+        self.head = self._constant_headers(config["MAIL_DEFAULT_SENDER"], subject,
+                                           config["LIST_ID"])
+        self._date_second = -1
+        self._date = b""
+
+    def _constant_headers(self, sender: str, subject: str, list_id: str) -> bytes:
+        """From, Subject, List-Id … encoded and folded by the email package."""
+        msg = EmailMessage(policy=SMTP)
+        msg["From"] = sender
+        msg["Subject"] = subject.replace("\r", " ").replace("\n", " ")
+        msg["List-Id"] = list_id
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        msg["MIME-Version"] = "1.0"
+        msg["Content-Type"] = f'multipart/alternative; boundary="{self.boundary.decode()}"'
+        head = msg.as_bytes()
+        return head[: head.index(b"\r\n\r\n") + 2]  # every header line, each ending CRLF
+
+    def date(self) -> bytes:
+        """The Date header value, formatted at most once a second."""
+        now = int(time.time())
+        if now != self._date_second:
+            self._date_second, self._date = now, formatdate(now, usegmt=True).encode()
+        return self._date
+
+    def message_id(self, ident: str | None = None) -> str:
+        """A unique Message-ID on the sender's domain."""
+        prefix = f"{ident}." if ident else ""
+        return f"<{prefix}{secrets.token_hex(8)}@{self.domain}>"
+
+    def build(self, fields: PersonalFields, to: str, message_id: str | None = None) -> bytes:
+        """RFC 5322 bytes of the mail for one recipient."""
+        text, html = self.compiled.render(fields)
+        unsubscribe = fields.unsubscribe_url.replace("\r", "").replace("\n", "")
+        boundary = b"--" + self.boundary
+        return b"".join((
+            b"To: ", encode_address(to), CRLF,
+            b"Date: ", self.date(), CRLF,
+            b"Message-ID: ", (message_id or self.message_id()).encode("ascii"), CRLF,
+            b"List-Unsubscribe: <", unsubscribe.encode("ascii", "replace"), b">", CRLF,
+            self.head, CRLF,
+            boundary, CRLF, _PART_HEAD % b"plain", quoted_printable(text),
+            boundary, CRLF, _PART_HEAD % b"html", quoted_printable(html),
+            boundary, b"--", CRLF,
+        ))
 
 
 def build_campaign_message(
@@ -27,16 +121,4 @@ def build_campaign_message(
     test: bool = False,
 ) -> bytes:
     """RFC 5322 bytes of one campaign mail for one recipient."""
-    text, html = compiled.render(fields)
-    subject = f"[TEST] {compiled.subject}" if test else compiled.subject
-    headers = {
-        "List-Unsubscribe": f"<{fields.unsubscribe_url}>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        "List-Id": current_app.config["LIST_ID"],
-    }
-    msg = build_message(to, subject, text, html, headers=headers)
-    if message_id:
-        msg.replace_header("Message-ID", message_id)
-    else:
-        msg.replace_header("Message-ID", make_msgid(domain="owl-morgen.de"))
-    return msg.as_bytes()
+    return MessageBuilder(compiled, test=test).build(fields, to, message_id)

@@ -1,0 +1,366 @@
+"""The delivery engine's database side: audience, claims, outcomes. Never commits.
+
+Claims are leases: a worker marks a batch claimed_by itself until claimed_until, in a
+short transaction (on PostgreSQL with FOR UPDATE SKIP LOCKED, so workers share a
+campaign without overlap). A delivery is marked sent only after the server took it,
+and before the connection that sent it sends another one: a killed worker can repeat
+at most the one message each of its connections had in flight.
+"""
+
+import json
+import logging
+import os
+import socket
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import and_, exists, func, literal, or_, select, update
+
+from ..auth.models import Editor
+from ..campaigns.models import Campaign, CampaignStatus, campaign_topics
+from ..extensions import db
+from ..mailing.message import build_message, queue_mail, render_mail
+from ..subscriptions.addresses import address_hash
+from ..subscriptions.consent import Evidence
+from ..subscriptions.models import Subscriber, SubscriberStatus, Suppression, subscriber_topics
+from ..subscriptions.services import record
+from ..timeutil import utcnow
+from .models import Delivery, DeliveryStatus
+
+log = logging.getLogger(__name__)
+
+deliveries = Delivery.__table__
+campaigns = Campaign.__table__
+subscribers = Subscriber.__table__
+PENDING, SENT, FAILED, SKIPPED = (DeliveryStatus.PENDING, DeliveryStatus.SENT,
+                                  DeliveryStatus.FAILED, DeliveryStatus.SKIPPED)
+_PROCESS_TOKEN = os.urandom(3).hex()
+
+
+def worker_id() -> str:
+    """Who holds a claim: host, process id and a random tag of this process."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{_PROCESS_TOKEN}"
+
+
+def _is_sqlite() -> bool:
+    return db.engine.dialect.name == "sqlite"
+
+
+# --- starting ----------------------------------------------------------------
+
+def _sha256_sql(column):
+    """SHA-256 hex of a column inside the database (for the suppression list)."""
+    if _is_sqlite():
+        raw = db.session.connection().connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        raw.create_function("owl_sha256", 1, lambda value: address_hash(value or ""),
+                            deterministic=True)
+        return func.owl_sha256(column)
+    return func.encode(func.sha256(func.convert_to(column, "UTF8")), "hex")
+
+
+def fix_audience(campaign: Campaign) -> int:
+    """Insert one pending delivery per recipient in one INSERT … SELECT; returns the count."""
+    s = subscribers.c
+    audience = select(literal(campaign.id), s.id, literal(PENDING.value), literal(0),
+                      literal("")).where(s.status == SubscriberStatus.CONFIRMED.value)
+    topic_ids = select(campaign_topics.c.topic_id).where(
+        campaign_topics.c.campaign_id == campaign.id)
+    if campaign.topics:  # no topics: every confirmed subscriber
+        audience = audience.where(exists().where(
+            subscriber_topics.c.subscriber_id == s.id, subscriber_topics.c.topic_id.in_(topic_ids)))
+    audience = audience.where(~exists().where(Suppression.email_hash == _sha256_sql(s.email_key)))
+    columns = ["campaign_id", "subscriber_id", "status", "attempts", "smtp_message"]
+    db.session.execute(deliveries.insert().from_select(columns, audience))
+    # Counted afterwards: rowcount of INSERT … SELECT is not reported by every driver.
+    return db.session.scalar(select(func.count()).where(
+        deliveries.c.campaign_id == campaign.id)) or 0
+
+
+def start_due_campaign() -> Campaign | None:
+    """Start one campaign whose time has come: sending, audience fixed. None if none is due."""
+    query = (select(Campaign)
+             .where(Campaign.status == CampaignStatus.SCHEDULED, Campaign.send_at <= utcnow())
+             .order_by(Campaign.send_at, Campaign.id).limit(1)
+             .with_for_update(skip_locked=True))
+    campaign = db.session.scalars(query).first()
+    if campaign is None:
+        return None
+    campaign.status = CampaignStatus.SENDING
+    campaign.started_at = campaign.started_at or utcnow()
+    campaign.recipients_count = fix_audience(campaign)
+    log.info("campaign %s started: %s recipients", campaign.id, campaign.recipients_count)
+    return campaign
+
+
+def sending_campaign_ids() -> list[int]:
+    """Campaigns with status sending, oldest first."""
+    query = (select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING)
+             .order_by(Campaign.send_at, Campaign.id))
+    return list(db.session.scalars(query))
+
+
+def campaign_status(campaign_id: int) -> CampaignStatus | None:
+    """The campaign's status as stored now."""
+    return db.session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+
+
+# --- claims ------------------------------------------------------------------
+
+@dataclass
+class Recipient:
+    delivery_id: int
+    subscriber_id: int
+    attempts: int
+    email: str
+    email_key: str
+    name: str
+    token_key: str
+
+
+def _claimable(campaign_id: int, now: datetime):
+    d = deliveries.c
+    return and_(d.campaign_id == campaign_id, d.status == PENDING.value,
+                or_(d.next_attempt_at.is_(None), d.next_attempt_at <= now),
+                or_(d.claimed_until.is_(None), d.claimed_until < now))
+
+
+def claim_batch(campaign_id: int, size: int, me: str) -> list[Recipient]:
+    """Lease up to `size` due deliveries to this worker; skip those no longer wanted."""
+    d, now = deliveries.c, utcnow()
+    lease = now + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
+    free = (select(d.id).where(_claimable(campaign_id, now)).order_by(d.id).limit(size)
+            .with_for_update(skip_locked=True))
+    claimed = db.session.execute(
+        update(deliveries).where(d.id.in_(free)).values(claimed_until=lease, claimed_by=me)
+        .returning(d.id)).scalars().all()
+    if not claimed:
+        return []
+    return _wanted_recipients(campaign_id, claimed)
+
+
+def _wanted_recipients(campaign_id: int, ids: list[int]) -> list[Recipient]:
+    """The claimed rows' recipients; the unsubscribed, erased or suppressed are skipped."""
+    d, s = deliveries.c, subscribers.c
+    rows = db.session.execute(
+        select(d.id, d.subscriber_id, d.attempts, s.email, s.email_key, s.name, s.token_key,
+               s.status)
+        .select_from(deliveries.outerjoin(subscribers, s.id == d.subscriber_id))
+        .where(d.id.in_(ids)).order_by(d.id)).all()
+    hashes = {address_hash(row.email_key): row.id for row in rows if row.email_key}
+    suppressed = set()
+    if hashes:
+        suppressed = set(db.session.scalars(
+            select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))))
+    wanted, unwanted = [], []
+    for row in rows:
+        if (row.subscriber_id is None or row.status != SubscriberStatus.CONFIRMED.value
+                or address_hash(row.email_key) in suppressed):
+            unwanted.append(row.id)
+        else:
+            wanted.append(Recipient(row.id, row.subscriber_id, row.attempts, row.email,
+                                    row.email_key, row.name or "", row.token_key))
+    if unwanted:
+        skip_deliveries(campaign_id, unwanted)
+    return wanted
+
+
+def skip_deliveries(campaign_id: int, ids: list[int]) -> int:
+    """Mark pending deliveries skipped and count them on the campaign."""
+    d = deliveries.c
+    count = db.session.execute(
+        update(deliveries).where(d.id.in_(ids), d.status == PENDING.value)
+        .values(status=SKIPPED.value, claimed_until=None, claimed_by=None)).rowcount
+    _count(campaign_id, skipped=count)
+    return count
+
+
+def release(ids: list[int], me: str) -> None:
+    """Give claimed but unsent deliveries back (stop, pause, server away)."""
+    if ids:
+        d = deliveries.c
+        db.session.execute(update(deliveries).where(d.id.in_(ids), d.claimed_by == me)
+                           .values(claimed_until=None, claimed_by=None))
+
+
+def renew_leases(campaign_id: int, me: str) -> None:
+    """Extend this worker's claims on a campaign while it is still sending them."""
+    d = deliveries.c
+    lease = utcnow() + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
+    db.session.execute(update(deliveries).where(
+        d.campaign_id == campaign_id, d.status == PENDING.value, d.claimed_by == me)
+        .values(claimed_until=lease))
+
+
+def release_dead_claims(campaign_ids: list[int], me: str) -> int:
+    """Claims of workers known dead: on SQLite every other (one worker holds the lock);
+    elsewhere those of a gone process on this host. Others wait for their lease to end."""
+    d = deliveries.c
+    held = db.session.execute(
+        select(d.claimed_by).where(d.campaign_id.in_(campaign_ids), d.status == PENDING.value,
+                                   d.claimed_by.is_not(None)).distinct()).scalars().all()
+    dead = [owner for owner in held if owner != me and (_is_sqlite() or _gone(owner))]
+    if not dead:
+        return 0
+    return db.session.execute(update(deliveries).where(
+        d.campaign_id.in_(campaign_ids), d.status == PENDING.value, d.claimed_by.in_(dead))
+        .values(claimed_until=None, claimed_by=None)).rowcount
+
+
+def _gone(owner: str) -> bool:
+    """True when a claim's owner is a process on this host that no longer runs."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:40] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+# --- outcomes ----------------------------------------------------------------
+
+def _count(campaign_id: int, sent: int = 0, failed: int = 0, skipped: int = 0) -> None:
+    if sent or failed or skipped:
+        c = campaigns.c
+        db.session.execute(update(campaigns).where(c.id == campaign_id).values(
+            sent_count=c.sent_count + sent, failed_count=c.failed_count + failed,
+            skipped_count=c.skipped_count + skipped))
+
+
+def mark_sent(campaign_id: int, ids: list[int]) -> None:
+    """These deliveries were taken by the server."""
+    d = deliveries.c
+    count = db.session.execute(
+        update(deliveries).where(d.id.in_(ids), d.status == PENDING.value)
+        .values(status=SENT.value, sent_at=utcnow(), attempts=d.attempts + 1,
+                claimed_until=None, claimed_by=None, smtp_code=250)).rowcount
+    _count(campaign_id, sent=count)
+
+
+def mark_failed(campaign_id: int, recipient: Recipient, code: int | None, text: str) -> None:
+    """The server refused this delivery for good (or it ran out of attempts)."""
+    d = deliveries.c
+    count = db.session.execute(
+        update(deliveries).where(d.id == recipient.delivery_id, d.status == PENDING.value)
+        .values(status=FAILED.value, attempts=d.attempts + 1, claimed_until=None,
+                claimed_by=None, smtp_code=code, smtp_message=text[:500])).rowcount
+    _count(campaign_id, failed=count)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """The back-off after `attempts` temporary failures."""
+    steps = current_app.config["SEND_RETRY_SECONDS"]
+    return timedelta(seconds=steps[min(attempts, len(steps)) - 1])
+
+
+def defer(campaign_id: int, recipient: Recipient, code: int | None, text: str) -> bool:
+    """A temporary failure: try again after a back-off, or fail it when out of attempts.
+    Returns True when the delivery was given up."""
+    attempts = recipient.attempts + 1
+    if attempts >= current_app.config["SEND_MAX_ATTEMPTS"]:
+        mark_failed(campaign_id, recipient, code, f"nach {attempts} Versuchen: {text}")
+        return True
+    d = deliveries.c
+    db.session.execute(
+        update(deliveries).where(d.id == recipient.delivery_id, d.status == PENDING.value)
+        .values(attempts=attempts, next_attempt_at=utcnow() + retry_delay(attempts),
+                claimed_until=None, claimed_by=None, smtp_code=code, smtp_message=text[:500]))
+    return False
+
+
+def is_hard_bounce(code: int, text: str) -> bool:
+    """A 5xx whose enhanced status is 5.1.x: the mailbox does not exist (or never will)."""
+    return 500 <= code < 600 and text.lstrip().startswith("5.1.")
+
+
+def suppress_bounced(recipient: Recipient, code: int, text: str) -> None:
+    """Hard bounce: keep the address off every list and mark the subscriber bounced."""
+    digest = address_hash(recipient.email_key)
+    if db.session.scalar(select(Suppression.id).where(Suppression.email_hash == digest)) is None:
+        db.session.add(Suppression(email_hash=digest, reason="hard_bounce"))
+    subscriber = db.session.get(Subscriber, recipient.subscriber_id)
+    if subscriber is not None and subscriber.status != SubscriberStatus.BOUNCED:
+        subscriber.status = SubscriberStatus.BOUNCED
+        record(subscriber, "bounced", Evidence.none("delivery"),
+               detail={"smtp": f"{code} {text}"[:300]})
+    db.session.flush()
+
+
+def finish_if_done(campaign_id: int) -> bool:
+    """Sending → sent once no delivery is pending; True if it finished now."""
+    d = deliveries.c
+    pending = db.session.scalar(select(exists().where(
+        d.campaign_id == campaign_id, d.status == PENDING.value)))
+    if pending:
+        return False
+    c = campaigns.c
+    done = db.session.execute(
+        update(campaigns).where(c.id == campaign_id, c.status == CampaignStatus.SENDING.value)
+        .values(status=CampaignStatus.SENT.value, finished_at=utcnow())).rowcount
+    if done:
+        log.info("campaign %s sent completely", campaign_id)
+    return bool(done)
+
+
+def skip_cancelled() -> int:
+    """Cancelled campaigns: their pending deliveries (not leased right now) are skipped."""
+    d, now = deliveries.c, utcnow()
+    ids = db.session.scalars(select(Campaign.id).where(
+        Campaign.status == CampaignStatus.CANCELLED,
+        exists().where(d.campaign_id == Campaign.id, d.status == PENDING.value))).all()
+    total = 0
+    for campaign_id in ids:
+        free = select(d.id).where(d.campaign_id == campaign_id, d.status == PENDING.value,
+                                  or_(d.claimed_until.is_(None), d.claimed_until < now))
+        total += skip_deliveries(campaign_id, list(db.session.scalars(free)))
+    return total
+
+
+# --- too many failures -------------------------------------------------------
+
+def pause_for_failures(campaign_id: int, failures: int, last_answer: str) -> None:
+    """Pause a campaign after a run of failures and tell every active editor."""
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None or campaign.status != CampaignStatus.SENDING:
+        return
+    note = _("Automatisch angehalten: %(count)d Zustellungen in Folge sind fehlgeschlagen. "
+             "Letzte Antwort des Mailservers: %(answer)s. Bitte prüfen Sie den Mailserver "
+             "und setzen Sie den Versand dann fort.", count=failures, answer=last_answer[:300])
+    campaign.status, campaign.status_note = CampaignStatus.PAUSED, note
+    log.warning("campaign %s paused after %s failures in a row: %s",
+                campaign_id, failures, last_answer)
+    _tell_editors(campaign, failures, last_answer)
+
+
+def _tell_editors(campaign: Campaign, failures: int, last_answer: str) -> None:
+    """Queue a mail through the outbox to every active editor."""
+    from ..mailing.message import format_address
+    from ..subscriptions.addresses import ascii_address
+
+    editors = db.session.scalars(select(Editor).where(Editor.active.is_(True))).all()
+    text, html = render_mail("campaign_paused", campaign=campaign, failures=failures,
+                             answer=last_answer, base_url=current_app.config["BASE_URL"])
+    subject = _("Versand angehalten: %(subject)s", subject=campaign.subject)
+    for editor in editors:
+        to = format_address(editor.name, ascii_address(editor.email))
+        queue_mail(build_message(to, subject, text, html), "campaign-paused")
+
+
+def progress_line(campaign_id: int) -> str:
+    """Counters of a campaign as one log line."""
+    row = db.session.execute(select(
+        campaigns.c.sent_count, campaigns.c.failed_count, campaigns.c.skipped_count,
+        campaigns.c.recipients_count).where(campaigns.c.id == campaign_id)).first()
+    if row is None:
+        return "gone"
+    pending = max(row.recipients_count - row.sent_count - row.failed_count - row.skipped_count, 0)
+    return json.dumps({"sent": row.sent_count, "failed": row.failed_count,
+                       "skipped": row.skipped_count, "pending": pending})

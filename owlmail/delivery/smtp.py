@@ -1,0 +1,140 @@
+"""Persistent SMTP connections for the campaign sender: plain smtplib with pre-built bytes.
+
+Flask-Mail builds a Message per mail, ten times slower than the wire; here a
+connection is opened once from Flask-Mail's settings and fed finished bytes.
+"""
+
+import contextlib
+import smtplib
+import ssl
+
+from flask import current_app
+
+from ..mailing.transport import FileTransport, dev_outbox_active
+
+
+class ConnectionLost(Exception):
+    """The connection broke or the server closed it (421): reconnect, try again later."""
+
+
+class Deferred(Exception):
+    """The server declined this mail for now (4xx); the connection is still fine."""
+
+    def __init__(self, code: int, text: str):
+        super().__init__(f"{code} {text}")
+        self.code, self.text = code, text
+
+
+class Refused(Exception):
+    """The server refused this mail for good (5xx)."""
+
+    def __init__(self, code: int, text: str):
+        super().__init__(f"{code} {text}")
+        self.code, self.text = code, text
+
+
+def _answer(code: int, text: bytes | str) -> Exception:
+    """The exception an SMTP reply code stands for."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    text = " ".join(text.split())[:450]
+    if code == 421 or code < 400:  # the server is going away (or a protocol oddity)
+        return ConnectionLost(f"{code} {text}")
+    if code < 500:
+        return Deferred(code, text)
+    return Refused(code, text)
+
+
+class SmtpConnection:
+    """One SMTP session, opened on first use and reopened after it was lost."""
+
+    def __init__(self, settings: dict) -> None:
+        self.settings = settings
+        self._smtp: smtplib.SMTP | None = None
+
+    @classmethod
+    def from_config(cls) -> "SmtpConnection":
+        keys = ("MAIL_SERVER", "MAIL_PORT", "MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_USERNAME",
+                "MAIL_PASSWORD", "MAIL_TIMEOUT")
+        return cls({key: current_app.config.get(key) for key in keys})
+
+    @property
+    def is_open(self) -> bool:
+        return self._smtp is not None
+
+    def open(self) -> None:
+        """Connect (and STARTTLS / log in as configured); ConnectionLost if it fails."""
+        s = self.settings
+        try:
+            if s["MAIL_USE_SSL"]:
+                smtp = smtplib.SMTP_SSL(s["MAIL_SERVER"], s["MAIL_PORT"],
+                                        timeout=s["MAIL_TIMEOUT"] or 30)
+            else:
+                smtp = smtplib.SMTP(s["MAIL_SERVER"], s["MAIL_PORT"],
+                                    timeout=s["MAIL_TIMEOUT"] or 30)
+            if s["MAIL_USE_TLS"]:
+                smtp.starttls(context=ssl.create_default_context())
+            if s["MAIL_USERNAME"]:
+                smtp.login(s["MAIL_USERNAME"], s["MAIL_PASSWORD"] or "")
+        except (OSError, smtplib.SMTPException) as exc:
+            raise ConnectionLost(f"connect: {exc}") from exc
+        self._smtp = smtp
+
+    def send(self, envelope_from: str, recipients: list[str], message: bytes, ident: str) -> None:
+        """Send one finished message; raises Deferred, Refused or ConnectionLost."""
+        if self._smtp is None:
+            self.open()
+        try:
+            refused = self._smtp.sendmail(envelope_from, recipients, message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = next(iter(exc.recipients.values()))
+            self._drop_if_closed(code)
+            raise _answer(code, text) from exc
+        except smtplib.SMTPResponseException as exc:
+            self._drop_if_closed(exc.smtp_code)
+            raise _answer(exc.smtp_code, exc.smtp_error) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise ConnectionLost(str(exc) or type(exc).__name__) from exc
+        if refused:
+            code, text = next(iter(refused.values()))
+            raise _answer(code, text)
+
+    def _drop_if_closed(self, code: int) -> None:
+        if code == 421 or code < 400:
+            self.close()
+
+    def close(self) -> None:
+        """Say QUIT if the server still listens; forget the session either way."""
+        if self._smtp is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self._smtp.quit()
+            with contextlib.suppress(OSError):
+                self._smtp.close()
+        self._smtp = None
+
+
+class OutboxConnection:
+    """The dev outbox (no MAIL_SERVER): each campaign mail becomes an .eml file."""
+
+    is_open = True
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def open(self) -> None:
+        return None
+
+    def send(self, envelope_from: str, recipients: list[str], message: bytes, ident: str) -> None:
+        with self.app.app_context(), FileTransport() as transport:
+            transport.send(envelope_from, recipients, message, ident)
+
+    def close(self) -> None:
+        return None
+
+
+def make_connection() -> SmtpConnection | OutboxConnection:
+    """A connection of the kind the configuration asks for (needs an app context)."""
+    if dev_outbox_active():
+        return OutboxConnection(current_app._get_current_object())
+    return SmtpConnection.from_config()
