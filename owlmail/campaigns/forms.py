@@ -26,10 +26,13 @@ class CampaignForm(FlaskForm):
     preheader = StringField(_l("Vorschautext (erscheint im Postfach neben dem Betreff)"),
                             validators=[Optional(), Length(max=200), single_line])
     topics = MultiCheckboxField(_l("Zielgruppe"), validate_choice=True)
-    template = RadioField(_l("Vorlage"), default="standard",
-                          choices=[(t.id, t.label) for t in TEMPLATES.values()])
+    template = RadioField(_l("Vorlage"), default="standard")
     body = TextAreaField(_l("Text (Markdown)"))
     public = BooleanField(_l("Nach dem Versand im öffentlichen Archiv zeigen"))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.template.choices = [(t.id, t.label) for t in TEMPLATES.values()]
 
 
 def split_addresses(value: str | None) -> list[str]:
