@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 09:01:30.956736
+Create Date: 2026-11-25 09:33:01.078488
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = "0001"
+revision = '0001'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -72,6 +72,7 @@ def upgrade():
     )
     with op.batch_alter_table('subscribers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_subscribers_created_at'), ['created_at'], unique=False)
+        batch_op.create_index('ix_subscribers_email_key_pattern', ['email_key'], unique=False, postgresql_ops={'email_key': 'varchar_pattern_ops'})
         batch_op.create_index('ix_subscribers_status_id', ['status', 'id'], unique=False)
 
     op.create_table('suppressions',
@@ -177,7 +178,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('subscriber_id', 'topic_id', name=op.f('pk_subscriber_topics'))
     )
     with op.batch_alter_table('subscriber_topics', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_subscriber_topics_topic_id'), ['topic_id'], unique=False)
+        batch_op.create_index('ix_subscriber_topics_topic_subscriber', ['topic_id', 'subscriber_id'], unique=False)
 
     op.create_table('campaign_topics',
     sa.Column('campaign_id', sa.Integer(), nullable=False),
@@ -196,6 +197,8 @@ def upgrade():
     sa.Column('sent_at', sa.DateTime(), nullable=True),
     sa.Column('smtp_code', sa.Integer(), nullable=True),
     sa.Column('smtp_message', sa.String(length=500), nullable=False),
+    sa.Column('claimed_until', sa.DateTime(), nullable=True),
+    sa.Column('claimed_by', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_deliveries_campaign_id_campaigns'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['subscriber_id'], ['subscribers.id'], name=op.f('fk_deliveries_subscriber_id_subscribers'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_deliveries')),
@@ -215,7 +218,7 @@ def downgrade():
     op.drop_table('deliveries')
     op.drop_table('campaign_topics')
     with op.batch_alter_table('subscriber_topics', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_subscriber_topics_topic_id'))
+        batch_op.drop_index('ix_subscriber_topics_topic_subscriber')
 
     op.drop_table('subscriber_topics')
     with op.batch_alter_table('contact_messages', schema=None) as batch_op:
@@ -238,6 +241,7 @@ def downgrade():
     op.drop_table('suppressions')
     with op.batch_alter_table('subscribers', schema=None) as batch_op:
         batch_op.drop_index('ix_subscribers_status_id')
+        batch_op.drop_index('ix_subscribers_email_key_pattern', postgresql_ops={'email_key': 'varchar_pattern_ops'})
         batch_op.drop_index(batch_op.f('ix_subscribers_created_at'))
 
     op.drop_table('subscribers')
