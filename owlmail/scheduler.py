@@ -10,6 +10,7 @@ from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
+from sqlalchemy.engine import make_url
 from werkzeug.serving import is_running_from_reloader
 
 from .extensions import db
@@ -53,20 +54,41 @@ def _in_app_context(app: Flask, func: Callable[[], object]) -> Callable[[], None
     return run
 
 
+class _SkippedRunsFilter(logging.Filter):
+    """A job still running when its next turn comes is normal here (a campaign being
+    sent takes longer than the poll interval): do not warn about it every two seconds."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+def _lock_path(app: Flask) -> Path:
+    """The lock file belongs to the database file: one sending process per SQLite file."""
+    uri = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if uri.database and uri.database != ":memory:":
+        return Path(uri.database).with_name(Path(uri.database).name + ".scheduler.lock")
+    return Path(app.instance_path) / "scheduler.lock"
+
+
 def _acquire_sqlite_lock(app: Flask) -> None:
     """On SQLite only one process may send: hold an exclusive lock file for life."""
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         return
-    path = Path(app.instance_path) / "scheduler.lock"
-    handle = path.open("w")
+    path = _lock_path(app)
+    handle = path.open("a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
         handle.close()
         raise SchedulerLocked(
-            "Auf dieser SQLite-Datenbank läuft bereits ein Worker (instance/scheduler.lock). "
-            "Mit SQLite darf nur ein Prozess versenden; für mehrere Worker PostgreSQL nutzen."
+            f"Auf dieser SQLite-Datenbank versendet bereits ein anderer Prozess (PID {holder}, "
+            f"Sperrdatei {path}). Mit SQLite darf nur ein Worker laufen: beenden Sie den "
+            "anderen Worker bzw. `make run`, oder nutzen Sie PostgreSQL für mehrere Worker."
         ) from None
+    handle.seek(0)
+    handle.truncate()
     handle.write(str(os.getpid()))
     handle.flush()
     app.extensions["owlmail.scheduler_lock"] = handle  # kept open: the lock lives with it
@@ -76,7 +98,11 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
     """Start the scheduler for this app (once); raises SchedulerLocked on a busy SQLite."""
     if EXTENSION_KEY in app.extensions:
         return app.extensions[EXTENSION_KEY]
+    from .delivery.engine import allow_sending
+
     _acquire_sqlite_lock(app)
+    allow_sending()
+    logging.getLogger("apscheduler.scheduler").addFilter(_SkippedRunsFilter())
     scheduler = BackgroundScheduler(timezone="UTC")
     for job_id, func, seconds in job_table(app):
         scheduler.add_job(
@@ -103,11 +129,17 @@ def start_in_web_process(app: Flask) -> None:
 
 def run_worker(app: Flask) -> None:
     """Run the scheduler in the foreground until SIGTERM/SIGINT, then finish jobs in flight."""
+    from .delivery.engine import request_stop
+
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     scheduler = start_scheduler(app)
-    log.info("worker running; SIGTERM stops it after the messages in flight")
-    stop.wait()
+    log.info("worker %s running; SIGTERM stops it after the mails in flight", os.getpid())
+    while not stop.wait(1.0):  # a timed wait lets the signal handler run promptly
+        pass
+    log.info("stopping: finishing the mails in flight")
+    request_stop()  # campaign runs send nothing more, return their unsent claims
     scheduler.shutdown(wait=True)
     app.extensions.pop(EXTENSION_KEY, None)
+    log.info("worker %s stopped", os.getpid())

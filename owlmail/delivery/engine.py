@@ -254,10 +254,15 @@ class CampaignRun:
         self.senders = [Sender(self, number) for number in range(self.connections)]
         for sender in self.senders:
             sender.start()
+        started = time.monotonic()
         try:
             self._loop()
         finally:
             self._shut_down(self.senders)
+        if self.sent:
+            elapsed = time.monotonic() - started
+            log.info("campaign %s: run ended, %s mails in %.1f s (%.0f mails/s)",
+                     self.campaign_id, self.sent, elapsed, self.sent / max(elapsed, 0.001))
         if self.exhausted and not self.interrupted:
             services.finish_if_done(self.campaign_id)
             db.session.commit()
