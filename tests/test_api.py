@@ -209,6 +209,16 @@ def test_bad_campaign_fields_are_refused_with_422_naming_them(api, payload, says
     assert_error(api.post("/campaigns", json={**DRAFT, **payload}), 422, says=says)
 
 
+@pytest.mark.parametrize("payload", [
+    {"body": "Hallo\x00Welt"}, {"subject": "Hallo\x00"}, {"topics": ["it\x00"]},
+    {"preheader": "a\x00"},
+])
+def test_nul_characters_are_refused_not_stored(api, payload):
+    assert_error(api.post("/campaigns", json={**DRAFT, **payload}), 422)
+    campaign_id = create(api)["id"]
+    assert_error(api.patch(f"/campaigns/{campaign_id}", json=payload), 422)
+
+
 def test_a_missing_subject_is_refused(api):
     error = assert_error(api.post("/campaigns", json={"body": "Text"}), 422, "invalid", "subject")
     assert error["details"]["subject"]
@@ -278,6 +288,18 @@ def test_a_test_send_arrives_at_the_mail_server(smtp_app, smtp):
     assert mail["List-Unsubscribe"] and mail["List-Id"]
     assert smtp.messages_to("chef@xn--bcher-kva.de")
     assert api.get(f"/campaigns/{campaign_id}").json["status"] == "draft"
+
+
+def test_test_sends_are_rate_limited_per_token(make_app):
+    app = make_app(RATELIMIT_ENABLED=True, API_TEST_SEND_RATE_LIMIT="2/hour")
+    api = Api(app.test_client(), make_token(app))
+    campaign_id = create(api)["id"]
+    send = {"emails": ["redaktion@example.org"]}
+    assert [api.post(f"/campaigns/{campaign_id}/test", json=send).status_code
+            for _ in range(2)] == [202, 202]
+    assert_error(api.post(f"/campaigns/{campaign_id}/test", json=send), 429)
+    other = Api(app.test_client(), make_token(app, "zweite@owl-morgen.de"))
+    assert other.post(f"/campaigns/{campaign_id}/test", json=send).status_code == 202
 
 
 @pytest.mark.parametrize(("emails", "says"), [

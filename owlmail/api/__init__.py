@@ -23,6 +23,7 @@ def register_api(app: Flask) -> None:
     """Register the API blueprint (bearer tokens, JSON errors, OpenAPI)."""
     from . import campaigns, subscribers, topics
 
+    app.config.setdefault("API_TEST_SEND_RATE_LIMIT", "20/hour")  # test copies per token
     app.config.setdefault("API_TITLE", "owlmail – API für die Redaktion")
     app.config.setdefault("API_VERSION", "v1")
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")

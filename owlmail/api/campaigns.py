@@ -3,13 +3,16 @@
 Each view validates (schemas), calls one service, commits, and answers the campaign.
 """
 
+import hashlib
+
+from flask import current_app
 from flask_babel import gettext as _
 
 from ..campaigns import services
 from ..campaigns.models import Campaign
 from ..delivery.progress import campaign_progress
-from ..extensions import db
-from .auth import current_editor
+from ..extensions import db, limiter
+from .auth import bearer_token, current_editor
 from .common import api_blueprint, aware, get_or_404
 from .schemas import (
     CampaignCreateSchema,
@@ -39,6 +42,16 @@ def campaign_data(campaign: Campaign) -> dict:
 
 def load_campaign(campaign_id: int) -> Campaign:
     return get_or_404(Campaign, campaign_id, _("Diese Kampagne gibt es nicht."))
+
+
+def _test_send_limit() -> str:
+    return current_app.config["API_TEST_SEND_RATE_LIMIT"]
+
+
+def _token_key() -> str:
+    """Rate limits count per token (scripts share an office's address)."""
+    token = bearer_token() or ""
+    return "api-token:" + hashlib.sha256(token.encode()).hexdigest()[:24]
 
 
 def _saved(campaign: Campaign) -> dict:
@@ -75,6 +88,7 @@ def update_campaign(data: dict, campaign_id: int):
 
 
 @blp.post("/campaigns/<int:campaign_id>/test")
+@limiter.limit(_test_send_limit, key_func=_token_key)
 @blp.arguments(TestSendSchema)
 @blp.response(202, TestSendResultSchema)
 def send_test(data: dict, campaign_id: int):

@@ -115,6 +115,9 @@ def validate_body(body: object) -> None:
     """Raise CampaignError (413/422) for an oversized body or a refused expression."""
     if not isinstance(body, str):
         raise CampaignError.invalid(_("Der Text muss ein Text sein."))
+    if "\x00" in body:  # PostgreSQL cannot store it; no editor means to type it
+        raise CampaignError.invalid(_("Der Text enthält ein Nullzeichen (\\0)."),
+                                    "invalid_body")
     limit = current_app.config["CAMPAIGN_BODY_MAX_LENGTH"]
     if len(body) > limit:
         raise CampaignError(_("Der Text ist zu lang (höchstens %(max)d Zeichen).", max=limit),
@@ -139,11 +142,15 @@ def resolve_topics(topics: Iterable[Topic | str] | None) -> list[Topic]:
     slugs = [t for t in topics if not isinstance(t, Topic)]
     if any(not isinstance(slug, str) for slug in slugs):
         raise CampaignError.invalid(_("Themen werden als Kürzel (Text) angegeben."))
-    found = {t.slug: t for t in db.session.scalars(select(Topic).where(Topic.slug.in_(slugs)))}
+    # Only plausible slugs reach the query (a NUL byte would upset PostgreSQL).
+    plausible = [slug for slug in slugs if len(slug) <= 64 and slug.isprintable()]
+    query = select(Topic).where(Topic.slug.in_(plausible))
+    found = {t.slug: t for t in db.session.scalars(query)} if plausible else {}
     unknown = [slug for slug in slugs if slug not in found]
     if unknown:
         raise CampaignError.invalid(
-            _("Unbekanntes Thema: %(slugs)s.", slugs=", ".join(s[:64] for s in unknown[:5])),
+            _("Unbekanntes Thema: %(slugs)s.",
+              slugs=", ".join(repr(s[:64])[1:-1] for s in unknown[:5])),
             "invalid_topic")
     result: list[Topic] = []
     for item in topics:
