@@ -63,7 +63,12 @@ def test_the_api_keeps_its_documented_promises(app, label):
     operation = schema.find_operation_by_label(label)
     assert operation is not None, f"{label} is missing from the OpenAPI document"
     # Valid requests and deliberately invalid ones: both must get a documented answer.
-    cases = st.one_of([operation.as_strategy(mode) for mode in GenerationMode])
+    strategies = [operation.as_strategy(mode) for mode in GenerationMode]
+    # Generated ids seldom name a row; pin them to the seeded ones for a share of cases.
+    for parameter in operation.path_parameters:
+        strategies += [operation.as_strategy(mode, path_parameters={parameter.name: row_id})
+                       for row_id in (1, 2, 3) for mode in GenerationMode]
+    cases = st.one_of(strategies)
 
     @given(cases)
     @settings(max_examples=25, deadline=timedelta(seconds=2), database=None,
