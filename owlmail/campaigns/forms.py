@@ -23,7 +23,7 @@ TEST_RECIPIENTS_MAX = 5
 class CampaignForm(FlaskForm):
     subject = StringField(_l("Betreff"), validators=[
         DataRequired(_l("Bitte geben Sie einen Betreff an.")), Length(max=200), single_line])
-    preheader = StringField(_l("Vorschautext (erscheint im Postfach neben dem Betreff)"),
+    preheader = StringField(_l("Vorschautext"),
                             validators=[Optional(), Length(max=200), single_line])
     topics = MultiCheckboxField(_l("Zielgruppe"), validate_choice=True)
     template = RadioField(_l("Vorlage"), default="standard")

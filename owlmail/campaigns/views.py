@@ -93,7 +93,7 @@ def _page(campaign: Campaign | None, form: CampaignForm, status: int = 200, **fo
     return render_template(
         "campaigns/edit.html", campaign=campaign, form=form, editable=editable,
         test_form=forms.get("test_form") or TestSendForm(prefix="test"),
-        schedule_form=forms.get("schedule_form") or ScheduleForm(prefix="schedule"),
+        schedule_form=forms.get("schedule_form") or _schedule_form(campaign),
         action_form=ActionForm(), public_form=PublicForm(public=bool(campaign and
                                                                       campaign.public)),
         progress=campaign_progress(campaign) if campaign else None,
@@ -101,6 +101,12 @@ def _page(campaign: Campaign | None, form: CampaignForm, status: int = 200, **fo
         skeletons={t.id: t.skeleton(current_app.config) for t in TEMPLATES.values()},
         status_label=services.status_label, S=S,
     ), status
+
+
+def _schedule_form(campaign: Campaign | None) -> ScheduleForm:
+    """The schedule form, showing a planned send time in Berlin time."""
+    when = berlin(campaign.send_at) if campaign and campaign.send_at else None
+    return ScheduleForm(prefix="schedule", send_at=when.replace(tzinfo=None) if when else None)
 
 
 def _preview_of(form: CampaignForm) -> tuple[str, str, str | None]:
