@@ -370,3 +370,45 @@ def test_only_admins_may_erase_and_then_only_a_hash_remains(app, api, admin_api)
 def test_the_api_needs_no_csrf_token_but_forms_still_do(app, api):
     assert app.config.get("WTF_CSRF_ENABLED", True) is not False
     assert api.post("/campaigns", json=DRAFT).status_code == 201
+
+
+# --- races with the delivery engine ----------------------------------------
+
+@pytest.mark.postgres_only
+def test_cancel_waits_for_the_engine_and_does_not_overwrite_sent(app, api):
+    """The engine marks a campaign sent while a cancel request is on its way: the
+    request waits for the engine's transaction and then refuses (409) instead of
+    silently turning a finished campaign into a cancelled one."""
+    import threading
+
+    from sqlalchemy import create_engine, text
+
+    from owlmail.campaigns.models import Campaign
+    from owlmail.campaigns.services import schedule, start_sending
+    from tests.conftest import PG_URI
+    from tests.support.pages import wait_for
+
+    if not PG_URI:
+        pytest.skip("row locks need PostgreSQL")
+    campaign_id = create(api)["id"]
+    with app.app_context():
+        campaign = db.session.get(Campaign, campaign_id)
+        schedule(campaign, None)
+        start_sending(campaign)
+        db.session.commit()
+    engine = create_engine(PG_URI)
+    answers = []
+    with engine.connect() as other:  # plays the delivery engine finishing the campaign
+        other.execute(text("UPDATE campaigns SET status = 'sent' WHERE id = :id"),
+                      {"id": campaign_id})
+        worker = threading.Thread(
+            target=lambda: answers.append(api.post(f"/campaigns/{campaign_id}/cancel")))
+        worker.start()
+        wait_for(lambda: other.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()")).scalar())
+        other.commit()
+    worker.join(timeout=10)
+    engine.dispose()
+    assert_error(answers[0], 409, "wrong_state")
+    assert api.get(f"/campaigns/{campaign_id}").json["status"] == "sent"

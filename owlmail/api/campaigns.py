@@ -40,8 +40,10 @@ def campaign_data(campaign: Campaign) -> dict:
     }
 
 
-def load_campaign(campaign_id: int) -> Campaign:
-    return get_or_404(Campaign, campaign_id, _("Diese Kampagne gibt es nicht."))
+def load_campaign(campaign_id: int, lock: bool = False) -> Campaign:
+    """The campaign; lock=True holds its row (PostgreSQL) so a change cannot overwrite
+    what the delivery engine wrote meanwhile (e.g. cancel after it finished)."""
+    return get_or_404(Campaign, campaign_id, _("Diese Kampagne gibt es nicht."), lock=lock)
 
 
 def _test_send_limit() -> str:
@@ -82,7 +84,7 @@ def get_campaign(campaign_id: int):
 @blp.response(200, CampaignSchema)
 def update_campaign(data: dict, campaign_id: int):
     """Change a draft or scheduled campaign; only the fields sent change."""
-    campaign = load_campaign(campaign_id)
+    campaign = load_campaign(campaign_id, lock=True)
     services.update_campaign(campaign, **data)
     return _saved(campaign)
 
@@ -104,7 +106,7 @@ def send_test(data: dict, campaign_id: int):
 @blp.response(200, CampaignSchema)
 def schedule(data: dict, campaign_id: int):
     """Schedule for `send_at` (ISO 8601 with offset), or for now when it is null."""
-    campaign = load_campaign(campaign_id)
+    campaign = load_campaign(campaign_id, lock=True)
     services.schedule(campaign, data["send_at"])
     return _saved(campaign)
 
@@ -116,7 +118,7 @@ def _transition(name: str, action):
     @blp.doc(summary=action.__doc__)
     @blp.response(200, CampaignSchema)
     def view(campaign_id: int):
-        campaign = load_campaign(campaign_id)
+        campaign = load_campaign(campaign_id, lock=True)
         action(campaign)
         return _saved(campaign)
 

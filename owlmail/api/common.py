@@ -30,9 +30,10 @@ def require_json_body() -> None:
                        _("Bitte senden Sie JSON (Content-Type: application/json)."))
 
 
-def get_or_404(model, row_id: int, message: str):
-    """The row with this id, or ApiError 404 with the German message."""
-    row = db.session.get(model, row_id) if 0 < row_id <= MAX_ID else None
+def get_or_404(model, row_id: int, message: str, *, lock: bool = False):
+    """The row with this id (locked for a change), or ApiError 404 with the German message."""
+    in_range = 0 < row_id <= MAX_ID
+    row = db.session.get(model, row_id, with_for_update=lock) if in_range else None
     if row is None:
         raise ApiError(404, "not_found", message)
     return row
