@@ -12,7 +12,7 @@ The body is parsed (never evaluated) by Jinja's sandbox; only the four personal
 fields and `{% if name %}` survive the check. Compiling renders Markdown, sanitises
 it with nh3, wraps it in the mail layout and inlines the CSS once for each of the
 two variants (name empty / name given), with unique tokens where personal fields go.
-render() then only picks a variant and fills the tokens with str.format_map.
+render() then only picks a variant and joins the literal pieces with the values.
 """
 
 import re
@@ -21,6 +21,7 @@ import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
+from string import Formatter
 from typing import Protocol
 from urllib.parse import quote
 
@@ -416,10 +417,33 @@ def markdown_to_text(source: str, placeholders: Iterable[str] = ()) -> str:
 _IN_TAG = re.compile(r"<[^>]*>")
 
 
+class _Pieces:
+    """A text cut at its personal fields: literals plus numbered slots to fill."""
+
+    __slots__ = ("pieces", "slots")
+
+    def __init__(self, template: str) -> None:
+        self.pieces: list[str] = []
+        self.slots: list[tuple[int, str]] = []
+        for literal, key, _, _ in Formatter().parse(template):
+            if literal:
+                self.pieces.append(literal)
+            if key is not None:
+                self.slots.append((len(self.pieces), key))
+                self.pieces.append("")
+
+    def fill(self, values: dict[str, str]) -> str:
+        pieces = self.pieces.copy()
+        for index, key in self.slots:
+            pieces[index] = values[key]
+        return "".join(pieces)
+
+
 @dataclass
 class _Variant:
-    text: str  # str.format_map templates
-    html: str
+    text: _Pieces
+    html: _Pieces
+    quoted: bool  # whether a name or address sits inside a link (URL-quoted)
 
 
 @dataclass
@@ -435,12 +459,12 @@ class CompiledCampaign:
         name = fields.name
         variant = self.named if name else self.anonymous
         email = fields.email
-        values = {
-            "n": name, "nh": escape(name), "nu": quote(name, safe="") if name else "",
-            "e": email, "eh": escape(email), "eu": quote(email, safe="@"),
-            "u": fields.unsubscribe_url, "p": fields.preferences_url,
-        }
-        return variant.text.format_map(values), variant.html.format_map(values)
+        values = {"n": name, "nh": escape(name), "e": email, "eh": escape(email),
+                  "u": fields.unsubscribe_url, "p": fields.preferences_url}
+        if variant.quoted:
+            values["nu"] = quote(name, safe="")
+            values["eu"] = quote(email, safe="@")
+        return variant.text.fill(values), variant.html.fill(values)
 
 
 def compile_campaign(campaign: CampaignContent, *, archive: bool = False) -> CompiledCampaign:
@@ -464,7 +488,9 @@ def _compile_variant(campaign, tree, has_name: bool, tokens: dict[str, str],
     html = _inliner().inline(html)
     text = render_template("campaign_mail/mail.txt",
                            content=markdown_to_text(source, tokens.values()), **context)
-    return _Variant(_fill_text(text, tokens), _fill_html(html, tokens))
+    html = _fill_html(html, tokens)
+    return _Variant(_Pieces(_fill_text(text, tokens)), _Pieces(html),
+                    "{nu}" in html or "{eu}" in html)
 
 
 def _layout_context(campaign, tokens: dict[str, str], archive: bool) -> dict:
