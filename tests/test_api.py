@@ -151,6 +151,18 @@ def test_a_campaign_is_created_as_draft_and_can_be_read_back(api):
     assert data["stats"] == {"recipients": 0, "sent": 0, "failed": 0, "pending": 0}
 
 
+def test_campaigns_are_listed_newest_first_with_a_status_filter_and_cursor(api):
+    ids = [create(api, subject=f"Ausgabe {n}")["id"] for n in range(3)]
+    api.post(f"/campaigns/{ids[0]}/cancel")
+    first = api.get("/campaigns?limit=2").json
+    assert [c["id"] for c in first["items"]] == [ids[2], ids[1]]
+    second = api.get(f"/campaigns?limit=2&after={first['next']}").json
+    assert [c["id"] for c in second["items"]] == [ids[0]] and second["next"] is None
+    cancelled = api.get("/campaigns?status=cancelled").json["items"]
+    assert [(c["id"], c["subject"]) for c in cancelled] == [(ids[0], "Ausgabe 0")]
+    assert_error(api.get("/campaigns?status=verschickt"), 422, says="status")
+
+
 def test_a_draft_can_be_changed_in_part(api):
     campaign = create(api)
     response = api.patch(f"/campaigns/{campaign['id']}",

@@ -7,6 +7,7 @@ import hashlib
 
 from flask import current_app
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from ..campaigns import services
 from ..campaigns.models import Campaign
@@ -16,7 +17,9 @@ from .auth import bearer_token, current_editor
 from .common import api_blueprint, aware, get_or_404
 from .schemas import (
     CampaignCreateSchema,
+    CampaignPageSchema,
     CampaignPatchSchema,
+    CampaignQuerySchema,
     CampaignSchema,
     ScheduleSchema,
     TestSendResultSchema,
@@ -60,6 +63,24 @@ def _saved(campaign: Campaign) -> dict:
     """Commit the request's change and answer the campaign as stored."""
     db.session.commit()
     return campaign_data(campaign)
+
+
+@blp.get("/campaigns")
+@blp.arguments(CampaignQuerySchema, location="query")
+@blp.response(200, CampaignPageSchema)
+def list_campaigns(args: dict):
+    """Newest first, optionally by `status`; keyset paging with the `after` cursor."""
+    limit = args["limit"]
+    query = select(Campaign).order_by(Campaign.id.desc()).limit(limit + 1)
+    if args.get("status"):
+        query = query.where(Campaign.status == args["status"])
+    if args.get("after"):
+        query = query.where(Campaign.id < int(args["after"]))
+    rows = list(db.session.scalars(query))
+    items = rows[:limit]
+    more = len(rows) > limit
+    return {"items": [campaign_data(c) for c in items],
+            "next": str(items[-1].id) if more else None}
 
 
 @blp.post("/campaigns")

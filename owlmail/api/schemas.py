@@ -122,6 +122,21 @@ class CampaignSchema(ma.Schema):
     stats = fields.Nested(StatsSchema, required=True)
 
 
+class CampaignQuerySchema(GermanSchema):
+    status = text(validate=validate.OneOf([s.value for s in CampaignStatus],
+                                          error="Möglich sind: {choices}."))
+    after = text(validate=validate.Regexp(r"^[0-9]{1,10}$", error="Ungültiger Cursor."),
+                 metadata={"description": "The `next` cursor of the previous page"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(
+        min=1, max=200, error="Zwischen {min} und {max}."),
+        error_messages={"invalid": "Erwartet wird eine ganze Zahl."})
+
+
+class CampaignPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(CampaignSchema), required=True)
+    next = fields.String(allow_none=True, required=True)
+
+
 class ScheduleSchema(GermanSchema):
     send_at = fields.AwareDateTime(
         required=True, allow_none=True,
