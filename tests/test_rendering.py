@@ -212,3 +212,11 @@ def test_rendering_per_recipient_is_cheap(ctx):
         compiled.render(ERIKA)
     per_mail = (time.perf_counter() - start) / 1000
     assert per_mail < 0.001  # measured ~0.007 ms; generous for a loaded machine
+
+
+def test_a_link_field_written_as_text_becomes_a_link(ctx):
+    _, html = render("Abmelden: {{ unsubscribe_url }}\n\n[Einstellungen]({{ preferences_url }})")
+    assert (f'<a href="{ERIKA.unsubscribe_url}" style="color: #005a78;text-decoration: '
+            f'underline;">{ERIKA.unsubscribe_url}</a>') in html
+    assert html.count(f'href="{ERIKA.preferences_url}"') == 2  # body link and footer, no nesting
+    assert f">{ERIKA.preferences_url}</a>" not in html.split('class="footer"')[0]

@@ -482,8 +482,10 @@ def _compile_variant(campaign, tree, has_name: bool, tokens: dict[str, str],
     """One variant's text and HTML, with format fields where personal data goes."""
     source = _flatten(tree.body, has_name, tokens)
     context = _layout_context(campaign, tokens, archive)
+    content = _link_bare_urls(markdown_to_html(source),
+                              (tokens["unsubscribe_url"], tokens["preferences_url"]))
     html = render_template("campaign_mail/mail.html",
-                           content=Markup(markdown_to_html(source)),  # noqa: S704 (sanitised by nh3)
+                           content=Markup(content),  # noqa: S704 (sanitised by nh3)
                            **context)
     html = _inliner().inline(html)
     text = render_template("campaign_mail/mail.txt",
@@ -491,6 +493,26 @@ def _compile_variant(campaign, tree, has_name: bool, tokens: dict[str, str],
     html = _fill_html(html, tokens)
     return _Variant(_Pieces(_fill_text(text, tokens)), _Pieces(html),
                     "{nu}" in html or "{eu}" in html)
+
+
+_TAG_SPLIT = re.compile(r"(<[^>]*>)")
+
+
+def _link_bare_urls(html: str, url_tokens: tuple[str, ...]) -> str:
+    """A link field written as plain text (not inside a link) becomes a link."""
+    parts = _TAG_SPLIT.split(html)
+    in_link = 0
+    for index, part in enumerate(parts):
+        if part.startswith("<"):
+            if re.match(r"<a[\s>]", part):
+                in_link += 1
+            elif part.startswith("</a"):
+                in_link = max(in_link - 1, 0)
+        elif not in_link:
+            for token in url_tokens:
+                part = part.replace(token, f'<a href="{token}">{token}</a>')
+            parts[index] = part
+    return "".join(parts)
 
 
 def _layout_context(campaign, tokens: dict[str, str], archive: bool) -> dict:
