@@ -327,3 +327,33 @@ def test_a_sent_campaign_can_be_put_in_the_archive_afterwards(app, editor_client
     stored = campaign(app, campaign_id)
     assert stored.public and stored.slug == "spaeter-oeffentlich"
     assert "Später öffentlich" in editor_client.get("/archive").text
+
+
+def test_a_two_megabyte_post_gets_a_german_413(editor_client):
+    fields = hidden_fields(editor_client.get("/admin/campaigns/new").data)
+    response = editor_client.post("/admin/campaigns/new", data={
+        **fields, "subject": "Groß", "body": "x" * 2_000_000, "template": "standard"})
+    assert response.status_code == 413
+    assert "zu groß" in response.text
+
+
+def test_a_test_send_to_an_idn_address_arrives(smtp_app, smtp, make_editor):
+    client = smtp_app.test_client()
+    log_in(client, make_editor())
+    campaign_id = create(client)
+    page = f"/admin/campaigns/{campaign_id}"
+    response = post_form(client, page, f"{page}/test", {"test-emails": "leser@bücher.example"})
+    assert response.status_code == 303
+    with smtp_app.app_context():
+        drain_outbox()
+    [mail] = smtp.messages_to("leser@xn--bcher-kva.example")
+    assert mail["Subject"] == "[TEST] Neues aus OWL"
+
+
+def test_header_injection_in_test_addresses_is_refused(app, editor_client):
+    campaign_id = create(editor_client)
+    page = f"/admin/campaigns/{campaign_id}"
+    response = post_form(editor_client, page, f"{page}/test",
+                         {"test-emails": "a@example.org\r\nBcc: boss@example.org"})
+    assert response.status_code == 422
+    assert "Bcc" in response.text
