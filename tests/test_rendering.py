@@ -109,11 +109,13 @@ def test_markdown_becomes_html_with_css_inlined(ctx):
 
 def test_the_text_part_comes_from_the_same_source(ctx):
     text, _ = render("# Titel\n\nDer **Gipfel** war [voll](https://owl-morgen.de).\n\n"
-                     "- Innovation\n- Bildung\n\n1. eins\n2. zwei")
+                     "- Innovation\n- Bildung\n\n1. eins\n2. zwei\n\n"
+                     "| Thema | Projekte |\n|---|---|\n| Bildung | 4 |\n| IT | 7 |")
     assert "Titel\n=====" in text
     assert "Der Gipfel war voll (https://owl-morgen.de)." in text
     assert "- Innovation\n- Bildung" in text
     assert "1. eins\n2. zwei" in text
+    assert "Thema | Projekte\nBildung | 4\nIT | 7" in text
     assert "<" not in text.replace("<b>", "")
 
 

@@ -287,6 +287,7 @@ class TextWriter:
         self.heading: str | None = None
         self.row: list[str] | None = None  # cells of the open table row
         self.in_list = False
+        self.in_table = False
 
     def write(self, tokens) -> str:
         for token in tokens:
@@ -306,11 +307,13 @@ class TextWriter:
             lines += wrapped or [""]
         quote = "> " * self.quote
         block = "\n".join(quote + (rest if i else first) + line for i, line in enumerate(lines))
-        if self.lists and self.in_list and self.blocks:
-            self.blocks[-1] += "\n" + block  # list items stay together
+        together = (self.lists and self.in_list) or (self.row is not None and self.in_table)
+        if together and self.blocks:
+            self.blocks[-1] += "\n" + block  # list items and table rows stay together
         else:
             self.blocks.append(block)
         self.in_list = bool(self.lists)
+        self.in_table = self.row is not None
 
     def token(self, token) -> None:
         handler = getattr(self, "on_" + token.type, None)
@@ -375,8 +378,11 @@ class TextWriter:
         self.row = []
 
     def on_tr_close(self, token) -> None:
-        cells, self.row = self.row or [], None
-        self.add(" | ".join(cells), wrap=False)
+        self.add(" | ".join(self.row or []), wrap=False)
+        self.row = None
+
+    def on_table_close(self, token) -> None:
+        self.in_table = False
 
 
 def inline_text(children) -> str:
