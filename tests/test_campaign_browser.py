@@ -145,6 +145,10 @@ def test_an_editor_composes_previews_tests_schedules_and_sends(mail_server, page
     page.goto(mail_server.url + "/admin/campaigns")
     expect(page.locator(".campaign-list")).to_contain_text("versendet")
     shot(page, "campaign-05-list")
+    page.get_by_role("link", name="Digitalgipfel OWL: die Ergebnisse").click()
+    expect(page.locator(".campaign-progress")).to_contain_text("1 von 1 versendet")
+    expect(page.locator("#subject")).to_be_disabled()
+    shot(page, "campaign-05b-sent")
 
     page.goto(mail_server.url + "/archive")
     page.get_by_role("link", name="Digitalgipfel OWL: die Ergebnisse").click()
