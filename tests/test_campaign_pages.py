@@ -357,3 +357,21 @@ def test_header_injection_in_test_addresses_is_refused(app, editor_client):
                          {"test-emails": "a@example.org\r\nBcc: boss@example.org"})
     assert response.status_code == 422
     assert "Bcc" in response.text
+
+
+def test_progress_of_a_sending_campaign_refreshes_itself(app, editor_client):
+    campaign_id = create(editor_client)
+    assert 'http-equiv="refresh"' not in editor_client.get("/admin/campaigns").text
+    with app.app_context():
+        row = db.session.get(Campaign, campaign_id)
+        row.status = CampaignStatus.SENDING
+        row.started_at = utcnow()
+        row.recipients_count, row.sent_count, row.failed_count = 1000, 300, 2
+        db.session.commit()
+    for page in ("/admin/campaigns", f"/admin/campaigns/{campaign_id}"):
+        html = editor_client.get(page).text
+        assert 'http-equiv="refresh"' in html
+        assert "300 von 1.000 versendet" in html
+        assert "2 fehlgeschlagen" in html
+        assert "698 ausstehend" in html
+        assert "wird versendet" in html
