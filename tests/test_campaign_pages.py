@@ -375,3 +375,14 @@ def test_progress_of_a_sending_campaign_refreshes_itself(app, editor_client):
         assert "2 fehlgeschlagen" in html
         assert "698 ausstehend" in html
         assert "wird versendet" in html
+
+
+def test_test_sends_from_the_page_are_rate_limited_per_editor(make_app, make_editor):
+    app = make_app(RATELIMIT_ENABLED=True, API_TEST_SEND_RATE_LIMIT="2/hour")
+    client = app.test_client()
+    log_in(client, make_editor())
+    campaign_id = create(client)
+    page = f"/admin/campaigns/{campaign_id}"
+    answers = [post_form(client, page, f"{page}/test", {"test-emails": "t@example.org"})
+               .status_code for _ in range(3)]
+    assert answers == [303, 303, 429]

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from ..auth.decorators import editor_required
 from ..delivery.progress import campaign_progress
-from ..extensions import db
+from ..extensions import db, limiter
 from ..subscriptions.models import Topic
 from ..timeutil import BERLIN, berlin, utcnow
 from . import services
@@ -196,8 +196,18 @@ def preview():
     return jsonify({"subject": form.subject.data or "", "text": text, "html": html})
 
 
+def _test_send_limit() -> str:
+    """The same budget of test sends as the API gives a token."""
+    return current_app.config.get("API_TEST_SEND_RATE_LIMIT", "20/hour")
+
+
+def _editor_key() -> str:
+    return f"editor:{current_user.get_id()}"
+
+
 @bp.post("/admin/campaigns/<int:campaign_id>/test")
 @editor_required
+@limiter.limit(_test_send_limit, key_func=_editor_key)
 def send_test(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
     test_form = TestSendForm(prefix="test")
