@@ -56,3 +56,17 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# Translations (German source strings, English catalogue in owlmail/translations):
+# extract collects every _() into the template and merges it into each language's .po;
+# compile writes the .mo files the app reads (committed, so a fresh clone needs no step).
+.PHONY: translations-extract translations-compile
+
+translations-extract: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --sort-by-file \
+		--project=owlmail -o owlmail/translations/messages.pot .
+	$(BIN)/pybabel update -i owlmail/translations/messages.pot -d owlmail/translations \
+		--no-fuzzy-matching --ignore-obsolete
+
+translations-compile: $(STAMP)
+	$(BIN)/pybabel compile -d owlmail/translations --statistics
