@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 STATUS_CHECK_SECONDS = 0.5
 PROGRESS_SECONDS = 5.0
+GROUP_WAIT_SECONDS = 0.001  # how long a group commit waits for more outcomes
 # Waits after the SMTP server could not be reached, before the next try (seconds).
 CONNECT_BACKOFF = (1, 2, 5, 10, 30, 60)
 
@@ -76,6 +77,7 @@ def run_due_campaigns() -> int:
     """Scheduled: start due campaigns, tidy cancelled ones, send what is pending."""
     while services.start_due_campaign() is not None:
         db.session.commit()
+        services.refresh_statistics()
     db.session.commit()
     services.skip_cancelled()
     db.session.commit()
@@ -178,8 +180,8 @@ class Sender(threading.Thread):
         super().__init__(name=f"sender-{run.campaign_id}-{number}", daemon=True)
         self.run_ = run
         self.connection = make_connection()
-        self.ack = threading.Event()
-        self.ack.set()  # nothing outstanding yet
+        self.ack: queue.SimpleQueue[None] = queue.SimpleQueue()  # one token: may send
+        self.ack.put(None)
 
     def run(self) -> None:
         run = self.run_
@@ -192,8 +194,7 @@ class Sender(threading.Thread):
                     message, broken = b"", f"{type(exc).__name__}: {exc}"
                 else:
                     broken = None
-                self.ack.wait()  # the previous mail's outcome is durable
-                self.ack.clear()
+                self.ack.get()  # the previous mail's outcome is durable
                 outcome = (BROKEN, broken) if broken else self._deliver(job, message)
                 run.results.put((self, job, outcome))
         finally:
@@ -233,13 +234,16 @@ class CampaignRun:
         self.lease_seconds = float(config["SEND_LEASE_SECONDS"])
         self.throttle = Throttle(config["SEND_RATE_PER_SECOND"], config["SEND_RATE_PER_HOUR"])
         self.postgres = db.engine.dialect.name == "postgresql"
-        self.jobs: queue.Queue[Job | None] = queue.Queue()
-        self.results: queue.Queue[tuple] = queue.Queue()
+        self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self.results: queue.SimpleQueue[tuple] = queue.SimpleQueue()
         self.halt = threading.Event()  # set: senders send nothing more
         self.claimed: dict[int, Job] = {}  # leased to this run, outcome not yet written
         self.failures_in_row = 0
         self.sent = 0
         self.exhausted = False  # nothing more is due right now
+        self.low_water = max(2 * self.connections, self.batch_size // 2)
+        self.need_more = threading.Event()
+        self.claimer: threading.Thread | None = None
         self.interrupted = False  # paused, cancelled, stopped or server away
 
     # The calling thread: claims, outcomes, status.
@@ -254,11 +258,20 @@ class CampaignRun:
         self.senders = [Sender(self, number) for number in range(self.connections)]
         for sender in self.senders:
             sender.start()
+        if self.postgres:  # SQLite has one writer: a second one would only queue up
+            self.claimer = threading.Thread(
+                target=self._claim_ahead, args=(current_app._get_current_object(),),
+                name=f"claimer-{self.campaign_id}", daemon=True)
+            self.claimer.start()
         started = time.monotonic()
+        self.sent_log = services.SentLog(self.campaign_id)
         try:
             self._loop()
         finally:
-            self._shut_down(self.senders)
+            try:
+                self._shut_down(self.senders)
+            finally:
+                self.sent_log.close()
         if self.sent:
             elapsed = time.monotonic() - started
             log.info("campaign %s: run ended, %s mails in %.1f s (%.0f mails/s)",
@@ -278,11 +291,12 @@ class CampaignRun:
                     self._check_status()
                 if _stopping.is_set():
                     self._stop_feeding("stop requested")
-                elif self.jobs.qsize() < 2 * self.connections and not self.exhausted:
-                    self._claim()
+                elif self.jobs.qsize() < self.low_water and not self.exhausted:
+                    self._ask_for_more()
             if self.halt.is_set():
                 self._take_back_queued()
-            if not self.claimed and (self.halt.is_set() or self.exhausted):
+            if not self.claimed and (self.halt.is_set() or self.exhausted) and not (
+                    self.claimer and self.claimer.is_alive()):
                 return
             if not any(sender.is_alive() for sender in self.senders):
                 return
@@ -294,6 +308,30 @@ class CampaignRun:
             if now - last_progress >= PROGRESS_SECONDS:
                 last_progress = now
                 self._log_progress(now - started)
+
+    def _ask_for_more(self) -> None:
+        """Claim the next batch: here, or (PostgreSQL) by the claimer thread meanwhile."""
+        if self.claimer is None:
+            self._claim()
+        else:
+            self.need_more.set()
+
+    def _claim_ahead(self, app) -> None:
+        """The claimer thread: keeps the job queue filled while the senders work, so a
+        claim (a few milliseconds on PostgreSQL) never holds up a group commit."""
+        with app.app_context():
+            try:
+                while not self.halt.is_set() and not self.exhausted:
+                    if self.jobs.qsize() >= self.low_water:
+                        self.need_more.wait(0.05)
+                        self.need_more.clear()
+                        continue
+                    self._claim()
+            except Exception:
+                log.exception("campaign %s: claiming failed", self.campaign_id)
+                self._stop_feeding("claiming failed")
+            finally:
+                db.session.remove()
 
     def _check_status(self) -> None:
         status = services.campaign_status(self.campaign_id)
@@ -339,11 +377,32 @@ class CampaignRun:
             items = [self.results.get(timeout=timeout)]
         except queue.Empty:
             return
-        while True:
+        # Gather the other connections' outcomes for a moment: one commit for several
+        # mails costs less than one each, and a sender waiting here costs no CPU.
+        deadline = time.monotonic() + GROUP_WAIT_SECONDS
+        while len(items) < self.connections:
             try:
-                items.append(self.results.get_nowait())
+                items.append(self.results.get(timeout=max(deadline - time.monotonic(), 0)))
             except queue.Empty:
                 break
+        if all(outcome[0] == SENT for _sender, _job, outcome in items):
+            ids = [job.recipient.delivery_id for _sender, job, _outcome in items]
+            self.sent_log.write(ids)  # committed: the senders may send their next mail
+            self._after_sent(ids)
+        else:
+            self._write_mixed(items)
+        for sender, _job, _outcome in items:
+            sender.ack.put(None)
+
+    def _after_sent(self, ids: list[int]) -> None:
+        for delivery_id in ids:
+            self.claimed.pop(delivery_id, None)
+        self.sent += len(ids)
+        self.failures_in_row = 0
+        _ServerState.up()
+
+    def _write_mixed(self, items: list[tuple]) -> None:
+        """Outcomes with failures among them, through the services (the slower path)."""
         if self.postgres:  # losing the last commits in a database crash only repeats mails
             db.session.execute(text("SET LOCAL synchronous_commit = off"))
         sent_ids = []
@@ -359,8 +418,6 @@ class CampaignRun:
             self.sent += len(sent_ids)
             _ServerState.up()
         db.session.commit()
-        for sender, _job, _outcome in items:
-            sender.ack.set()
 
     def _apply_failure(self, recipient: Recipient, outcome: tuple) -> None:
         kind = outcome[0]
@@ -403,6 +460,8 @@ class CampaignRun:
         """Stop the senders after the mails in flight; give back what was not sent."""
         self.halt.set()
         try:
+            if self.claimer is not None:
+                self.claimer.join(timeout=60)
             self._take_back_queued()
             for _ in senders:
                 self.jobs.put(None)
@@ -410,7 +469,7 @@ class CampaignRun:
                 self._collect(timeout=0.2)
         finally:
             for sender in senders:
-                sender.ack.set()
+                sender.ack.put(None)
                 sender.join(timeout=60)
             if self.claimed:  # outcome unknown (an error above): the lease will expire
                 log.warning("campaign %s: %s claims left to expire", self.campaign_id,

@@ -41,11 +41,38 @@ def sender_domain(sender: str) -> str:
 
 def quoted_printable(text: str) -> bytes:
     """A body as quoted-printable with CRLF line ends and lines of at most 76 octets."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.endswith("\n"):
-        text += "\n"
-    # b2a_qp keeps the line ends of its input when the first one is CRLF.
-    return binascii.b2a_qp(text.replace("\n", "\r\n").encode("utf-8"), istext=True)
+    return QuotedPrintable().encode(text)
+
+
+class QuotedPrintable:
+    """Quoted-printable by lines, remembering lines seen before.
+
+    Quoted-printable encodes each line on its own, so a mail's lines can be encoded
+    separately. Most lines of a campaign are the same for every recipient; only the
+    few with a name or a link differ. The memory is bounded: once full, new lines are
+    encoded without being kept.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.known: dict[str, bytes] = {}
+        self.limit = limit
+
+    def encode(self, text: str) -> bytes:
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
+        if lines[-1] == "" and len(lines) > 1:
+            lines.pop()
+        known, out = self.known, []
+        for line in lines:
+            encoded = known.get(line)
+            if encoded is None:
+                # With its CRLF the line's soft breaks come out as CRLF too.
+                encoded = binascii.b2a_qp((line + "\r\n").encode("utf-8"), istext=True)
+                if len(known) < self.limit:
+                    known[line] = encoded
+            out.append(encoded)
+        return b"".join(out)
 
 
 def encode_address(to: str) -> bytes:
@@ -70,6 +97,7 @@ class MessageBuilder:
                                            config["LIST_ID"])
         self._date_second = -1
         self._date = b""
+        self._text_qp, self._html_qp = QuotedPrintable(), QuotedPrintable()
 
     def _constant_headers(self, sender: str, subject: str, list_id: str) -> bytes:
         """From, Subject, List-Id … encoded and folded by the email package."""
@@ -106,8 +134,8 @@ class MessageBuilder:
             b"Message-ID: ", (message_id or self.message_id()).encode("ascii"), CRLF,
             b"List-Unsubscribe: <", unsubscribe.encode("ascii", "replace"), b">", CRLF,
             self.head, CRLF,
-            boundary, CRLF, _PART_HEAD % b"plain", quoted_printable(text),
-            boundary, CRLF, _PART_HEAD % b"html", quoted_printable(html),
+            boundary, CRLF, _PART_HEAD % b"plain", self._text_qp.encode(text),
+            boundary, CRLF, _PART_HEAD % b"html", self._html_qp.encode(html),
             boundary, b"--", CRLF,
         ))
 

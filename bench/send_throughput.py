@@ -1,0 +1,291 @@
+"""Campaign sending speed: owlmail's worker against the raw ceiling of the same machine.
+
+    .venv/bin/python bench/send_throughput.py                 # 100,000 recipients, SQLite
+    .venv/bin/python bench/send_throughput.py --n 10000
+    .venv/bin/python bench/send_throughput.py --n 1000000 \\
+        --database-uri postgresql+psycopg://postgres@127.0.0.1:5432/owlmail_bench_send
+
+It seeds N confirmed subscribers in a fresh database (the PostgreSQL database given is
+emptied first), starts a local SMTP sink (Postfix's C `smtp-sink` when installed, else
+aiosmtpd in its own process) and measures in the same run:
+
+1. the raw ceiling: pre-rendered mails of the same size sent with plain smtplib over
+   the same number of connections (threads);
+2. owlmail: a real campaign to all N sent by `flask --app owlmail worker` in its own
+   process, end to end (audience, claims, rendering, VERP, state in the database),
+   timed from the campaign's started_at to its finished_at;
+
+and prints both rates, their ratio and the worker's peak RSS (VmHWM).
+Targets: ratio >= 0.5, peak RSS < 150 MB and flat from 10,000 to 1,000,000.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SUBJECT = "Digitalgipfel OWL 2026: Programm, Sprecherinnen und Anmeldung"
+PARAGRAPH = ("Beim Digitalgipfel OWL treffen sich Unternehmen, Hochschulen und Verwaltung "
+             "aus Ostwestfalen-Lippe, um über Künstliche Intelligenz, digitale Bildung "
+             "und die Industrie von morgen zu sprechen. ")
+BODY = "Hallo {% if name %}{{ name }}{% else %}liebe Leserin, lieber Leser{% endif %},\n\n" + \
+    "\n\n".join(f"## Programmpunkt {n}\n\n{PARAGRAPH * 3}[Mehr dazu](https://owl-morgen.de/p/{n})"
+                for n in range(1, 9))
+
+
+# --- the SMTP sink ---------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"the SMTP sink does not listen on {port}")
+
+
+def run_aiosmtpd_sink(port: int) -> None:
+    """`send_throughput.py --sink PORT`: accept and drop every mail."""
+    from aiosmtpd.controller import Controller
+
+    class Drop:
+        async def handle_DATA(self, server, session, envelope):
+            return "250 OK"
+
+    controller = Controller(Drop(), hostname="127.0.0.1", port=port)
+    controller.start()
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    controller.stop()
+
+
+def start_sink() -> tuple[subprocess.Popen, int, str]:
+    port = free_port()
+    sink = shutil.which("smtp-sink") or ("/usr/sbin/smtp-sink"
+                                         if os.path.exists("/usr/sbin/smtp-sink") else None)
+    if sink:
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        proc = subprocess.Popen([sink, *user, f"127.0.0.1:{port}", "1000"])
+        name = "Postfix smtp-sink"
+    else:
+        proc = subprocess.Popen([sys.executable, __file__, "--sink", str(port)])
+        name = "aiosmtpd (install postfix for smtp-sink: aiosmtpd becomes the limit)"
+    wait_for_port(port)
+    return proc, port, name
+
+
+# --- database --------------------------------------------------------------------------
+
+def fresh_database(uri: str | None, workdir: Path) -> str:
+    if uri is None:
+        return f"sqlite:///{workdir / 'send.sqlite'}"
+    return uri
+
+
+def make_app(uri: str, port: int, connections: int):
+    from owlmail import create_app
+
+    return create_app({"SQLALCHEMY_DATABASE_URI": uri, "SECRET_KEY": "bench-secret",
+                       "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port,
+                       "SEND_CONNECTIONS": connections},
+                      instance_path=str(Path(tempfile.gettempdir()) / "owlmail-bench-instance"))
+
+
+def seed(app, n: int) -> int:
+    """Empty schema, the topics, N confirmed subscribers and one due campaign; its id."""
+    from sqlalchemy import insert
+
+    from owlmail.campaigns.models import Campaign, CampaignStatus
+    from owlmail.extensions import db
+    from owlmail.subscriptions.models import Subscriber
+    from owlmail.subscriptions.seed import seed_topics
+    from owlmail.timeutil import utcnow
+
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        seed_topics()
+        db.session.commit()
+        now = utcnow()
+        chunk = 20_000
+        for start in range(0, n, chunk):
+            rows = [{"email": f"leser{i}@example.org", "email_key": f"leser{i}@example.org",
+                     "name": f"Leserin {i}" if i % 2 else "", "status": "confirmed",
+                     "source": "bench", "created_at": now, "requested_at": now,
+                     "confirmed_at": now, "token_key": f"k{i:010d}"}
+                    for i in range(start, min(start + chunk, n))]
+            db.session.execute(insert(Subscriber.__table__), rows)
+            db.session.commit()
+        campaign = Campaign(subject=SUBJECT, body=BODY, status=CampaignStatus.DRAFT, topics=[])
+        db.session.add(campaign)
+        db.session.commit()
+        return campaign.id
+
+
+def sample_message(app, campaign_id: int) -> bytes:
+    """One mail as owlmail builds it, for the ceiling run's size."""
+    from owlmail.campaigns.models import Campaign
+    from owlmail.campaigns.rendering import compile_campaign
+    from owlmail.delivery.engine import Links
+    from owlmail.delivery.message import MessageBuilder
+    from owlmail.delivery.services import Recipient
+    from owlmail.extensions import db
+
+    with app.app_context():
+        builder = MessageBuilder(compile_campaign(db.session.get(Campaign, campaign_id)))
+        recipient = Recipient(1, 1, 0, "leser1@example.org", "leser1@example.org",
+                              "Leserin 1", "k0000000001")
+        message = builder.build(Links().fields(recipient), "Leserin 1 <leser1@example.org>")
+        db.session.remove()
+        return message
+
+
+def schedule_now(app, campaign_id: int) -> None:
+    from owlmail.campaigns.models import Campaign, CampaignStatus
+    from owlmail.extensions import db
+    from owlmail.timeutil import utcnow
+
+    with app.app_context():
+        campaign = db.session.get(Campaign, campaign_id)
+        campaign.status, campaign.send_at = CampaignStatus.SCHEDULED, utcnow()
+        db.session.commit()
+        db.session.remove()
+
+
+def campaign_times(app, campaign_id: int):
+    from owlmail.campaigns.models import Campaign
+    from owlmail.extensions import db
+
+    with app.app_context():
+        db.session.expire_all()
+        c = db.session.get(Campaign, campaign_id)
+        result = (c.status.value, c.started_at, c.finished_at, c.sent_count, c.failed_count)
+        db.session.commit()
+        db.session.remove()
+        return result
+
+
+# --- measurements ----------------------------------------------------------------------
+
+def ceiling(port: int, message: bytes, count: int, connections: int) -> float:
+    """Plain smtplib, pre-rendered bytes, `connections` threads: mails per second."""
+    per_thread = count // connections
+
+    def send_many():
+        smtp = smtplib.SMTP("127.0.0.1", port)
+        for i in range(per_thread):
+            smtp.sendmail("bounce@owl-morgen.de", [f"leser{i}@example.org"], message)
+        smtp.quit()
+
+    threads = [threading.Thread(target=send_many) for _ in range(connections)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return per_thread * connections / (time.perf_counter() - began)
+
+
+def memory_mb(pid: int, field: str) -> float:
+    """VmHWM (peak resident set) or VmRSS (now) of a process, in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def run_worker(uri: str, port: int, connections: int, app, campaign_id: int, n: int,
+               workdir: Path) -> tuple[float, float, float, float, float, int]:
+    """The real worker process sends the campaign:
+    (rate, seconds, RSS when idle, highest RSS while sending, VmHWM, failed)."""
+    env = {**os.environ, "OWLMAIL_SQLALCHEMY_DATABASE_URI": uri,
+           "OWLMAIL_SECRET_KEY": "bench-secret", "OWLMAIL_MAIL_SERVER": "127.0.0.1",
+           "OWLMAIL_MAIL_PORT": str(port), "OWLMAIL_SEND_CONNECTIONS": str(connections),
+           "OWLMAIL_CAMPAIGN_POLL_SECONDS": "0.2"}
+    log = workdir / "worker.log"
+    with log.open("w") as out:
+        worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "owlmail", "worker"],
+                                  cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    time.sleep(2.0)  # the worker is up before the campaign becomes due
+    idle = memory_mb(worker.pid, "VmRSS")
+    schedule_now(app, campaign_id)
+    rss = hwm = 0.0
+    try:
+        while True:
+            time.sleep(0.5)
+            rss = max(rss, memory_mb(worker.pid, "VmRSS"))
+            status, started, finished, sent, failed = campaign_times(app, campaign_id)
+            if status == "sent":
+                break
+            if worker.poll() is not None:
+                raise SystemExit(f"the worker died:\n{log.read_text()[-3000:]}")
+    finally:
+        hwm = memory_mb(worker.pid, "VmHWM")
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+    seconds = (finished - started).total_seconds()
+    if sent != n:
+        print(f"warning: {sent} of {n} sent, {failed} failed; see {log}")
+    return sent / seconds, seconds, idle, rss, hwm, failed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=100_000, help="recipients")
+    parser.add_argument("--database-uri", help="default: a fresh SQLite file")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--ceiling-count", type=int, default=40_000,
+                        help="mails for the plain-smtplib ceiling (at most --n)")
+    parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.sink:
+        return run_aiosmtpd_sink(args.sink)
+
+    workdir = Path(tempfile.mkdtemp(prefix="owlmail-send-"))
+    sink, port, sink_name = start_sink()
+    try:
+        uri = fresh_database(args.database_uri, workdir)
+        app = make_app(uri, port, args.connections)
+        began = time.perf_counter()
+        campaign_id = seed(app, args.n)
+        print(f"database   {uri.split('@')[-1]}: {args.n:,} subscribers seeded in "
+              f"{time.perf_counter() - began:.1f} s")
+        message = sample_message(app, campaign_id)
+        print(f"sink       {sink_name}; mail size {len(message):,} bytes; "
+              f"{args.connections} connections")
+        raw = ceiling(port, message, min(args.ceiling_count, args.n), args.connections)
+        print(f"ceiling    plain smtplib, pre-rendered: {raw:,.0f} mails/s")
+        rate, seconds, idle, rss, hwm, failed = run_worker(
+            uri, port, args.connections, app, campaign_id, args.n, workdir)
+        print(f"owlmail    worker, end to end: {rate:,.0f} mails/s "
+              f"({args.n:,} in {seconds:.1f} s, {failed} failed)")
+        print(f"ratio      {rate / raw:.2f}  (target >= 0.5)")
+        print(f"memory     worker RSS idle {idle:.0f} MB, highest while sending {rss:.0f} MB, "
+              f"peak (VmHWM) {hwm:.0f} MB  (target < 150 MB)")
+    finally:
+        sink.terminate()
+        sink.wait(10)
+
+
+if __name__ == "__main__":
+    main()
