@@ -4,24 +4,25 @@ import logging
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
 
 MESSAGES = {
-    400: "Die Anfrage war unvollständig oder fehlerhaft.",
-    401: "Bitte melden Sie sich an.",
-    403: "Dafür fehlt Ihnen die Berechtigung.",
-    404: "Diese Seite gibt es nicht.",
-    405: "Diese Aktion ist hier nicht möglich.",
-    409: "Das geht im aktuellen Zustand nicht.",
-    410: "Dieser Link ist nicht mehr gültig.",
-    413: "Die gesendeten Daten sind zu groß.",
-    415: "Dieses Datenformat wird nicht unterstützt.",
-    422: "Die Angaben konnten nicht verarbeitet werden.",
-    429: "Zu viele Anfragen in kurzer Zeit. Bitte versuchen Sie es später noch einmal.",
-    500: "Ein interner Fehler ist aufgetreten. Wir kümmern uns darum.",
+    400: _l("Die Anfrage war unvollständig oder fehlerhaft."),
+    401: _l("Bitte melden Sie sich an."),
+    403: _l("Dafür fehlt Ihnen die Berechtigung."),
+    404: _l("Diese Seite gibt es nicht."),
+    405: _l("Diese Aktion ist hier nicht möglich."),
+    409: _l("Das geht im aktuellen Zustand nicht."),
+    410: _l("Dieser Link ist nicht mehr gültig."),
+    413: _l("Die gesendeten Daten sind zu groß."),
+    415: _l("Dieses Datenformat wird nicht unterstützt."),
+    422: _l("Die Angaben konnten nicht verarbeitet werden."),
+    429: _l("Zu viele Anfragen in kurzer Zeit. Bitte versuchen Sie es später noch einmal."),
+    500: _l("Ein interner Fehler ist aufgetreten. Wir kümmern uns darum."),
 }
 
 
@@ -31,7 +32,7 @@ def wants_json() -> bool:
 
 def error_response(status: int, message: str | None = None, code: str | None = None):
     """A 4xx/5xx answer: JSON {"error": {...}} for the API, a German page for people."""
-    message = message or _(MESSAGES.get(status, MESSAGES[400]))
+    message = message or str(MESSAGES.get(status, MESSAGES[400]))
     if wants_json():
         body = {"error": {"code": code or _code_name(status), "message": message}}
         return jsonify(body), status

@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 from flask import current_app, url_for
+from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
 from ..extensions import db
@@ -142,8 +143,8 @@ def queue_confirmation(subscriber: Subscriber) -> None:
     context = {"subscriber": subscriber, "confirm_url": confirm_url(subscriber),
                "valid_days": current_app.config["CONFIRM_TOKEN_MAX_AGE"] // 86400}
     text, html = render_mail("confirm", **context)
-    msg = build_message(_to(subscriber), "Bitte bestätigen Sie Ihre Anmeldung zum "
-                        "OWL-morgen-Newsletter", text, html, headers=AUTO_HEADERS)
+    subject = _("Bitte bestätigen Sie Ihre Anmeldung zum OWL-morgen-Newsletter")
+    msg = build_message(_to(subscriber), subject, text, html, headers=AUTO_HEADERS)
     queue_mail(msg, "confirm")
 
 
@@ -152,7 +153,7 @@ def _queue_already_subscribed(subscriber: Subscriber) -> None:
     context = {"subscriber": subscriber, "preferences_url": preferences_url(subscriber),
                "unsubscribe_url": unsubscribe_url(subscriber)}
     text, html = render_mail("already_subscribed", **context)
-    msg = build_message(_to(subscriber), "Sie erhalten den OWL-morgen-Newsletter bereits",
+    msg = build_message(_to(subscriber), _("Sie erhalten den OWL-morgen-Newsletter bereits"),
                         text, html, headers=AUTO_HEADERS)
     queue_mail(msg, "already")
 
