@@ -74,7 +74,9 @@ def test_the_landing_page_in_english(client):
     assert '<a href="/datenschutz">privacy notice</a>' in page
     assert '>Subscribe to the newsletter</button>' in page
     assert 'lang="de">Deutsch</a>' in page
-    for german in ("Jetzt anmelden", "E-Mail-Adresse", "Einwilligung", "abonnieren"):
+    assert "<span>Education</span>" in page  # the default topics are translated too
+    assert "<span>Digital infrastructure</span>" in page
+    for german in ("Jetzt anmelden", "E-Mail-Adresse", "Einwilligung", "abonnieren", "Bildung"):
         assert german not in page
 
 
@@ -177,6 +179,18 @@ def test_who_signs_up_in_english_gets_the_confirmation_mail_in_english(smtp_app,
     assert "Yes, confirm my subscription" in page.text
     confirmed = client.post(link, data=hidden_fields(page.data))
     assert "Welcome to OWL morgen!" in confirmed.text
+    assert "<li>Start-ups</li>" in confirmed.text  # no choice means every topic
+
+
+def test_a_topic_named_by_the_editors_is_shown_as_written(app):
+    from owlmail.subscriptions.models import Topic
+
+    with app.app_context():
+        db.session.add(Topic(slug="kultur", name="Kultur & Tourismus", position=99))
+        db.session.commit()
+    page = english_client(app).get("/contact").text
+    assert "Kultur &amp; Tourismus" in page
+    assert ">Health<" in page
 
 
 def test_who_signs_up_in_german_still_gets_german_mail(smtp_app, smtp):

@@ -3,15 +3,21 @@
 from ..extensions import db
 from .models import Topic
 
+
+def N_(name: str) -> str:  # the gettext convention for "extract now, translate when shown"
+    """Mark a default topic name for the catalogue; it is stored German and shown translated."""
+    return name
+
+
 DEFAULT_TOPICS = [
-    ("innovation", "Innovation"),
-    ("bildung", "Bildung"),
-    ("gruendung", "Gründung"),
-    ("digitale-infrastruktur", "Digitale Infrastruktur"),
-    ("industrie", "Industrie"),
-    ("bauen", "Bauen"),
-    ("gesundheit", "Gesundheit"),
-    ("it", "IT"),
+    ("innovation", N_("Innovation")),
+    ("bildung", N_("Bildung")),
+    ("gruendung", N_("Gründung")),
+    ("digitale-infrastruktur", N_("Digitale Infrastruktur")),
+    ("industrie", N_("Industrie")),
+    ("bauen", N_("Bauen")),
+    ("gesundheit", N_("Gesundheit")),
+    ("it", N_("IT")),
 ]
 
 

@@ -43,6 +43,11 @@ def topic_choices() -> list[tuple[str, str]]:
     return choices
 
 
+def topic_label(name: str) -> str:
+    """A topic's name in the visitor's language (default topics are in the catalogue)."""
+    return _(name) if name else name
+
+
 def topics_by_slugs(slugs: list[str]) -> list[Topic]:
     """The visible topics named; no choice means all of them."""
     if not slugs:

@@ -17,7 +17,8 @@ bp = Blueprint("subscriptions", __name__)
 
 
 def _topic_choices(form) -> None:
-    form.topics.choices = services.topic_choices()
+    form.topics.choices = [(slug, services.topic_label(name))
+                           for slug, name in services.topic_choices()]
 
 
 def _target_address() -> str:
@@ -87,6 +88,7 @@ def confirm(token: str):
         return _token_problem(exc, "confirm")
     db.session.commit()
     return render_template("subscriptions/confirmed.html", subscriber=subscriber,
+                           topic_names=[services.topic_label(t.name) for t in subscriber.topics],
                            preferences_url=services.preferences_url(subscriber))
 
 
