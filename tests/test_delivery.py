@@ -130,6 +130,21 @@ def test_every_mail_has_its_own_message_id_and_verp_sender(sender_app, smtp):
             assert emails[deliveries[delivery_id]] == received.recipients[0]
 
 
+def test_fast_link_tokens_are_the_ones_subscriptions_sign(app):
+    from owlmail.delivery.engine import LinkSigner
+    from owlmail.tokens import sign
+
+    with app.app_context():
+        fast = LinkSigner(Purpose.UNSUBSCRIBE)
+        payload = [4711, "k-Zz_09abcdefgh"]
+        for _ in range(3):  # both within the same second (the token carries it)
+            if fast.dumps(payload) == sign(Purpose.UNSUBSCRIBE, payload):
+                break
+        else:
+            raise AssertionError("the tokens differ")
+        assert fast.dumps(payload) != LinkSigner(Purpose.PREFERENCES).dumps(payload)
+
+
 def test_verp_address_is_signed_and_uses_the_bounce_domain(make_app):
     app = make_app(BOUNCE_DOMAIN="bounces.owl-morgen.de")
     with app.app_context():
@@ -160,3 +175,19 @@ def test_message_builder_keeps_lines_short_and_encodes_headers(app):
     assert parseaddr(message["To"])[1] == "a@xn--bcher-kva.example"
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
     assert "x" * 5000 in message.get_body(("plain",)).get_content().replace("\n", "")
+
+
+def test_lines_starting_with_a_dot_arrive_unchanged(sender_app, smtp):
+    from owlmail.delivery.smtp import SmtpConnection
+
+    raw = (b"From: a@owl-morgen.de\r\nTo: b@example.org\r\nSubject: Punkte\r\n\r\n"
+           b"erste Zeile\r\n.\r\n.zweite\r\n..dritte\r\nEnde")
+    with sender_app.app_context():
+        connection = SmtpConnection.from_config()
+        waited = []
+        connection.send("a@owl-morgen.de", ["b@example.org"], raw, "1",
+                        lambda: waited.append(len(smtp.received)))
+        connection.close()
+    assert waited == [0]  # the server had not taken it before the commit hook ran
+    assert smtp.received[0].data.replace(b"\r\n", b"\n").rstrip(b"\n") == \
+        raw.replace(b"\r\n", b"\n")

@@ -92,6 +92,7 @@ class MessageBuilder:
         self.compiled = compiled
         self.domain = sender_domain(config["MAIL_DEFAULT_SENDER"])
         self.boundary = f"=_owl_{secrets.token_hex(12)}".encode()
+        self.tag = secrets.token_hex(6)
         subject = f"[TEST] {compiled.subject}" if test else compiled.subject
         self.head = self._constant_headers(config["MAIL_DEFAULT_SENDER"], subject,
                                            config["LIST_ID"])
@@ -119,9 +120,10 @@ class MessageBuilder:
         return self._date
 
     def message_id(self, ident: str | None = None) -> str:
-        """A unique Message-ID on the sender's domain."""
-        prefix = f"{ident}." if ident else ""
-        return f"<{prefix}{secrets.token_hex(8)}@{self.domain}>"
+        """A unique Message-ID on the sender's domain; `ident` unique within this builder."""
+        if ident:  # a random tag per builder (campaign run) keeps it unique across runs
+            return f"<{ident}.{self.tag}@{self.domain}>"
+        return f"<{secrets.token_hex(10)}@{self.domain}>"
 
     def build(self, fields: PersonalFields, to: str, message_id: str | None = None) -> bytes:
         """RFC 5322 bytes of the mail for one recipient."""

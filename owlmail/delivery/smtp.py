@@ -5,12 +5,24 @@ connection is opened once from Flask-Mail's settings and fed finished bytes.
 """
 
 import contextlib
+import re
 import smtplib
+import socket
 import ssl
+from collections.abc import Callable
 
 from flask import current_app
 
 from ..mailing.transport import FileTransport, dev_outbox_active
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _plain(address: str) -> str:
+    """An envelope address as it goes into MAIL FROM / RCPT TO (never with CR, LF, <>)."""
+    if any(ch in address for ch in "\r\n<> "):
+        raise Refused(501, f"5.1.3 invalid address {address!r}")
+    return address
 
 
 class ConnectionLost(Exception):
@@ -76,29 +88,55 @@ class SmtpConnection:
                 smtp.starttls(context=ssl.create_default_context())
             if s["MAIL_USERNAME"]:
                 smtp.login(s["MAIL_USERNAME"], s["MAIL_PASSWORD"] or "")
+            # The final dot goes out on its own after the message: without NODELAY the
+            # kernel would hold it back until the server acknowledged the data.
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except (OSError, smtplib.SMTPException) as exc:
             raise ConnectionLost(f"connect: {exc}") from exc
         self._smtp = smtp
 
-    def send(self, envelope_from: str, recipients: list[str], message: bytes, ident: str) -> None:
-        """Send one finished message; raises Deferred, Refused or ConnectionLost."""
+    def send(self, envelope_from: str, recipients: list[str], message: bytes, ident: str,
+             before_commit: Callable[[], None] | None = None) -> None:
+        """Send one finished message; raises Deferred, Refused or ConnectionLost.
+
+        `before_commit` runs when the whole message is on the wire but before the final
+        dot, the moment the server takes it: the caller's previous mail can be recorded
+        meanwhile, and a kill before the dot leaves nothing delivered.
+        """
         if self._smtp is None:
             self.open()
+        smtp = self._smtp
         try:
-            refused = self._smtp.sendmail(envelope_from, recipients, message)
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, text = next(iter(exc.recipients.values()))
-            self._drop_if_closed(code)
-            raise _answer(code, text) from exc
-        except smtplib.SMTPResponseException as exc:
-            self._drop_if_closed(exc.smtp_code)
-            raise _answer(exc.smtp_code, exc.smtp_error) from exc
+            smtp.ehlo_or_helo_if_needed()
+            self._expect(smtp.docmd("mail", f"FROM:<{_plain(envelope_from)}>"), (250,))
+            for recipient in recipients:
+                self._expect(smtp.docmd("rcpt", f"TO:<{_plain(recipient)}>"), (250, 251))
+            self._expect(smtp.docmd("data"), (354,))
+            data = _LEADING_DOT.sub(b"..", message)
+            smtp.send(data if data.endswith(b"\r\n") else data + b"\r\n")
+            if before_commit is not None:
+                before_commit()
+            smtp.send(b".\r\n")
+            code, text = smtp.getreply()
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             raise ConnectionLost(str(exc) or type(exc).__name__) from exc
-        if refused:
-            code, text = next(iter(refused.values()))
+        if code != 250:  # the transaction is over either way: no RSET needed
+            self._drop_if_closed(code)
             raise _answer(code, text)
+
+    def _expect(self, reply: tuple[int, bytes], good: tuple[int, ...]) -> None:
+        """An unexpected reply ends the transaction (RSET) and becomes an exception."""
+        code, text = reply
+        if code in good:
+            return
+        self._drop_if_closed(code)
+        if self._smtp is not None:
+            try:
+                self._smtp.rset()
+            except (OSError, smtplib.SMTPException):
+                self.close()
+        raise _answer(code, text)
 
     def _drop_if_closed(self, code: int) -> None:
         if code == 421 or code < 400:
@@ -125,7 +163,10 @@ class OutboxConnection:
     def open(self) -> None:
         return None
 
-    def send(self, envelope_from: str, recipients: list[str], message: bytes, ident: str) -> None:
+    def send(self, envelope_from: str, recipients: list[str], message: bytes, ident: str,
+             before_commit: Callable[[], None] | None = None) -> None:
+        if before_commit is not None:
+            before_commit()
         with self.app.app_context(), FileTransport() as transport:
             transport.send(envelope_from, recipients, message, ident)
 
