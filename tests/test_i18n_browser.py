@@ -69,3 +69,24 @@ def test_the_english_landing_page_fits_a_phone(live_server, _browser):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     live_server.shot(page, "i18n-06-phone-landing-en")
     context.close()
+
+
+def test_an_english_visitor_writes_through_the_contact_form(live_server, page):
+    page.goto(live_server.url + "/contact?lang=en")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Your comments and ideas on the Digitalgipfel OWL")
+    expect(page.get_by_label("Topic (optional)")).to_have_value("")
+    expect(page.locator("select[name=topic] option").first).to_have_text(
+        "– no particular topic –")
+    page.get_by_label("Your name").fill("Sam Taylor")
+    page.get_by_label("Your email address").fill("sam@example.org")
+    page.get_by_label("Topic (optional)").select_option(label="Digital infrastructure")
+    page.get_by_label("Your message or idea").fill("Fibre for every village, please.")
+    live_server.shot(page, "i18n-07-contact-en")
+    page.get_by_role("button", name="Send message").click()
+    expect(page.get_by_role("alert")).to_have_text("Please check the highlighted fields.")
+    expect(page.get_by_text("Please confirm that we may use your details")).to_be_visible()
+    page.locator("input[name=consent]").check()
+    page.get_by_role("button", name="Send message").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for your message!")
+    live_server.shot(page, "i18n-08-contact-thanks-en")
