@@ -131,6 +131,13 @@ def test_the_contact_form_in_english_names_its_limit_and_errors(app):
     assert "at most 5000 characters" in response.text
 
 
+def test_the_public_archive_in_english(client):
+    page = client.get("/archive?lang=en").text
+    assert "<h1>Archive</h1>" in page
+    assert "There are no issues in the archive yet." in page
+    assert "Subscribe to the feed" in page
+
+
 def test_error_pages_in_english(app):
     client = english_client(app)
     response = client.get("/gibt-es-nicht")
