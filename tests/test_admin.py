@@ -18,6 +18,7 @@ from owlmail.models import (
 from owlmail.subscriptions.addresses import address_hash, normalize_address
 from owlmail.subscriptions.consent import Evidence
 from owlmail.subscriptions.services import record
+from tests.support.pages import hidden_fields
 
 
 def add_subscriber(email: str, status=SubscriberStatus.CONFIRMED, topics=("innovation",),
@@ -132,3 +133,122 @@ def test_get_subscriber_that_is_gone_is_404(app):
     with app.test_request_context(), pytest.raises(AdminError) as caught:
         services.get_subscriber(4711)
     assert caught.value.status == 404
+
+
+# --- pages -----------------------------------------------------------------
+
+def test_the_dashboard_counts_by_status_and_topic_and_draws_growth(app, editor_client, people):
+    page = editor_client.get("/admin/").get_data(as_text=True)
+    assert "<svg" in page and "polyline" in page
+    assert 'href="/admin/subscribers?status=pending"' in page
+    with app.app_context():
+        counts = services.count_by_status()
+        by_topic = {topic.slug: n for topic, n in services.count_by_topic()}
+        weeks = services.growth()
+    assert counts[SubscriberStatus.PENDING] == 4 and counts[SubscriberStatus.CONFIRMED] == 8
+    assert by_topic["bildung"] == 4 and by_topic["innovation"] == 4 and by_topic["bauen"] == 0
+    assert len(weeks) == 12 and weeks[-1].total == 12 and weeks[-1].new == 12
+
+
+def test_the_dashboard_lists_scheduled_and_sent_campaigns(app, editor_client):
+    from owlmail.campaigns.models import CampaignStatus
+    from owlmail.timeutil import utcnow
+
+    with app.app_context():
+        db.session.add_all([
+            Campaign(subject="Ausgabe Mai", status=CampaignStatus.SENT, finished_at=utcnow()),
+            Campaign(subject="Ausgabe Juni", status=CampaignStatus.SCHEDULED, send_at=utcnow()),
+            Campaign(subject="Entwurf Juli"),
+        ])
+        db.session.commit()
+    page = editor_client.get("/admin/").get_data(as_text=True)
+    assert "Ausgabe Mai" in page and "Ausgabe Juni" in page
+    assert "Entwurf Juli" not in page
+
+
+def test_the_subscriber_list_searches_filters_and_pages(app, editor_client, people):
+    first = editor_client.get("/admin/subscribers?status=confirmed").get_data(as_text=True)
+    assert "kk@beispiel.de" in first and "aa@beispiel.de" not in first
+    search = editor_client.get("/admin/subscribers?q=bb").get_data(as_text=True)
+    assert "bb@beispiel.de" in search and "cc@beispiel.de" not in search
+    topic = editor_client.get("/admin/subscribers?topic=it").get_data(as_text=True)
+    assert "aa@beispiel.de" in topic and "bb@beispiel.de" not in topic
+    with app.app_context():
+        cursor = str(people["c"])
+    later = editor_client.get(f"/admin/subscribers?after={cursor}").get_data(as_text=True)
+    assert "bb@beispiel.de" in later and "cc@beispiel.de" not in later
+
+
+@pytest.mark.parametrize("query, message", [
+    ("after=abc", "Cursor"), ("status=weg", "Unbekannter Status"), ("topic=kochen", "Thema"),
+])
+def test_bad_list_parameters_get_a_german_400(editor_client, query, message):
+    answer = editor_client.get(f"/admin/subscribers?{query}")
+    assert answer.status_code == 400
+    assert message in answer.get_data(as_text=True)
+
+
+def test_the_detail_page_shows_the_consent_log(editor_client, people):
+    page = editor_client.get(f"/admin/subscribers/{people['b']}").get_data(as_text=True)
+    assert "bb@beispiel.de" in page
+    assert "192.0.2.7" in page and "Firefox" in page and "abc123" in page and "def456" in page
+    assert "Daten löschen" not in page  # editors read only
+    assert editor_client.get("/admin/subscribers/999999").status_code == 404
+
+
+def test_names_with_script_tags_are_shown_as_text(app, editor_client):
+    with app.app_context():
+        person = add_subscriber("x@beispiel.de", name="<script>alert(1)</script>")
+    page = editor_client.get(f"/admin/subscribers/{person}").get_data(as_text=True)
+    assert "<script>alert(1)" not in page and "&lt;script&gt;" in page
+
+
+def test_editors_may_not_erase(editor_client, people):
+    assert editor_client.get(f"/admin/subscribers/{people['b']}/erase").status_code == 403
+
+
+def test_an_admin_erases_after_confirming(app, admin_client, people):
+    url = f"/admin/subscribers/{people['b']}/erase"
+    token = hidden_fields(admin_client.get(url).data)["csrf_token"]
+    unconfirmed = admin_client.post(url, data={"csrf_token": token})
+    assert unconfirmed.status_code == 400
+    assert "Häkchen" in unconfirmed.get_data(as_text=True)
+    assert admin_client.post(url, data={"sure": "y"}).status_code == 400  # no CSRF token
+    done = admin_client.post(url, data={"csrf_token": token, "sure": "y"}, follow_redirects=True)
+    assert "Die Person wurde gelöscht" in done.get_data(as_text=True)
+    assert "bb@beispiel.de" not in done.get_data(as_text=True)
+    with app.app_context():
+        assert services.is_suppressed("bb@beispiel.de")
+        assert db.session.get(Subscriber, people["b"]) is None
+
+
+def test_an_admin_creates_renames_and_hides_topics(app, admin_client, client):
+    page = admin_client.get("/admin/topics")
+    token = hidden_fields(page.data)["csrf_token"]
+    created = admin_client.post("/admin/topics", data={
+        "csrf_token": token, "slug": "ki", "name": "Künstliche Intelligenz"},
+        follow_redirects=True)
+    assert "Künstliche Intelligenz" in created.get_data(as_text=True)
+    assert "Künstliche Intelligenz" in client.get("/").get_data(as_text=True)
+    with app.app_context():
+        topic_id = db.session.scalar(select(Topic.id).where(Topic.slug == "ki"))
+    admin_client.post(f"/admin/topics/{topic_id}/rename",
+                      data={"csrf_token": token, "name": "KI & Daten"})
+    admin_client.post(f"/admin/topics/{topic_id}/visibility",
+                      data={"csrf_token": token, "hidden": "1"})
+    public = client.get("/").get_data(as_text=True)
+    assert "KI &amp; Daten" not in public and "Künstliche" not in public
+    with app.app_context():
+        topic = db.session.get(Topic, topic_id)
+        assert (topic.name, topic.hidden) == ("KI & Daten", True)
+
+
+@pytest.mark.parametrize("slug, message", [
+    ("bildung", "schon vergeben"), ("Ä b", "a–z"),
+])
+def test_topic_slugs_are_checked(admin_client, slug, message):
+    token = hidden_fields(admin_client.get("/admin/topics").data)["csrf_token"]
+    answer = admin_client.post("/admin/topics", data={"csrf_token": token, "slug": slug,
+                                                      "name": "Neu"})
+    assert answer.status_code == 400
+    assert message in answer.get_data(as_text=True)

@@ -145,7 +145,7 @@ def test_password_change_takes_effect(app, editor_client):
 
 # --- roles and the admins' account list --------------------------------------
 
-@pytest.mark.parametrize("path", ["/admin/editors", "/admin/topics"])
+@pytest.mark.parametrize("path", ["/admin/editors", "/admin/topics", "/admin/import"])
 def test_editors_may_not_open_admin_only_pages(editor_client, path):
     answer = editor_client.get(path)
     assert answer.status_code == 403

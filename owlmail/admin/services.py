@@ -12,15 +12,15 @@ would need pg_trgm, which not every installation has.
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select
 
 from ..auth.models import Editor
 from ..extensions import db
 from ..mailing.models import OutboxMail, OutboxStatus
-from ..subscriptions.addresses import address_hash
+from ..subscriptions.addresses import address_hash, ascii_address
 from ..subscriptions.models import (
     ConsentEvent,
     Subscriber,
@@ -29,6 +29,7 @@ from ..subscriptions.models import (
     Topic,
     subscriber_topics,
 )
+from ..timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -207,8 +208,6 @@ def erase_subscriber(subscriber: Subscriber, *, by: Editor | None = None) -> Non
 
 def _drop_queued_mail(subscriber: Subscriber) -> None:
     """Unsent transactional mail (e.g. a confirmation) to the erased address."""
-    from ..subscriptions.addresses import ascii_address
-
     addresses = {subscriber.email, ascii_address(subscriber.email), subscriber.email_key}
     db.session.execute(delete(OutboxMail).where(
         OutboxMail.status == OutboxStatus.QUEUED, OutboxMail.recipients.in_(addresses)))
@@ -223,3 +222,80 @@ def count_by_status() -> dict[SubscriberStatus, int]:
     counts = dict.fromkeys(SubscriberStatus, 0)
     counts.update({status: count for status, count in rows})
     return counts
+
+
+def count_by_topic() -> list[tuple[Topic, int]]:
+    """Confirmed subscribers per topic, in the topics' display order."""
+    counts = dict(db.session.execute(
+        select(subscriber_topics.c.topic_id, func.count())
+        .join(Subscriber, Subscriber.id == subscriber_topics.c.subscriber_id)
+        .where(Subscriber.status == SubscriberStatus.CONFIRMED)
+        .group_by(subscriber_topics.c.topic_id)).all())
+    topics = db.session.scalars(select(Topic).order_by(Topic.position, Topic.name))
+    return [(topic, counts.get(topic.id, 0)) for topic in topics]
+
+
+@dataclass
+class GrowthPoint:
+    start: datetime  # beginning of the week (naive UTC)
+    new: int  # subscribers created that week who are still on file
+    total: int  # subscribers on file created before the end of that week
+
+
+def growth(weeks: int = 12, now: datetime | None = None) -> list[GrowthPoint]:
+    """Weekly growth of the subscriber file: one pass over the created_at index."""
+    now = now or utcnow()
+    this_monday = (now - timedelta(days=now.weekday())).replace(
+        hour=0, minute=0, second=0, microsecond=0)
+    starts = [this_monday - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+    bounds = [*starts[1:], now + timedelta(days=1)]
+    columns = [func.count(case((Subscriber.created_at < starts[0], 1)))]
+    columns += [func.count(case(((Subscriber.created_at >= lo) & (Subscriber.created_at < hi), 1)))
+                for lo, hi in zip(starts, bounds, strict=True)]
+    before, *per_week = db.session.execute(select(*columns)).one()
+    points, total = [], before
+    for start, new in zip(starts, per_week, strict=True):
+        total += new
+        points.append(GrowthPoint(start, new, total))
+    return points
+
+
+# --- topics ----------------------------------------------------------------
+
+SLUG_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def all_topics() -> list[Topic]:
+    """Every topic, hidden ones included, in display order."""
+    return list(db.session.scalars(select(Topic).order_by(Topic.position, Topic.name)))
+
+
+def create_topic(slug: str, name: str) -> Topic:
+    """A new visible topic at the end of the list (not committed)."""
+    slug = slug.strip().lower()
+    if not slug or len(slug) > 64 or not set(slug) <= SLUG_CHARS:
+        raise AdminError(_("Das Kürzel darf nur a–z, 0–9 und Bindestriche enthalten."))
+    if db.session.scalar(select(Topic.id).where(Topic.slug == slug)):
+        raise AdminError(_("Das Kürzel „%(slug)s“ ist schon vergeben.", slug=slug), 409,
+                         "conflict")
+    position = (db.session.scalar(select(func.max(Topic.position))) or 0) + 1
+    topic = Topic(slug=slug, name=_topic_name(name), position=position)
+    db.session.add(topic)
+    return topic
+
+
+def _topic_name(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not name or len(name) > 120:
+        raise AdminError(_("Bitte geben Sie einen Namen mit höchstens 120 Zeichen an."))
+    return name
+
+
+def rename_topic(topic: Topic, name: str) -> None:
+    """A new display name; the slug (used in links and the API) stays."""
+    topic.name = _topic_name(name)
+
+
+def set_topic_hidden(topic: Topic, hidden: bool) -> None:
+    """Hide a topic from the sign-up form (subscribers keep it), or show it again."""
+    topic.hidden = hidden

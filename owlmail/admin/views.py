@@ -1,25 +1,217 @@
-"""Admin pages: dashboard, subscribers, topics, import."""
+"""Admin pages: dashboard, subscribers, CSV import/export, topics."""
 
-from flask import Blueprint
+import io
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
 
 from ..auth.decorators import admin_required, editor_required
+from ..campaigns.models import Campaign, CampaignStatus
+from ..extensions import db
+from ..public.errors import error_response
+from ..subscriptions.models import SubscriberStatus, Topic
+from ..timeutil import utcnow
+from . import csvfiles, services
+from .charts import growth_chart
+from .forms import ButtonForm, EraseForm, ImportForm, RenameForm, TopicForm
+from .services import AdminError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+STATUS_LABELS = {
+    SubscriberStatus.PENDING: "unbestätigt",
+    SubscriberStatus.CONFIRMED: "bestätigt",
+    SubscriberStatus.UNSUBSCRIBED: "abgemeldet",
+    SubscriberStatus.BOUNCED: "unzustellbar",
+}
+
+
+@bp.app_template_filter("subscriber_status")
+def subscriber_status_label(status: SubscriberStatus) -> str:
+    """The German word for a subscriber's status."""
+    return _(STATUS_LABELS.get(status, str(status)))
+
+
+@bp.errorhandler(AdminError)
+def admin_error(exc: AdminError):
+    return error_response(exc.status, exc.message, exc.code)
+
+
+# --- dashboard -------------------------------------------------------------
+
+def _campaign_link(campaign: Campaign) -> str | None:
+    """The campaign's edit page, when the campaign pages provide one."""
+    if "campaigns.edit_campaign" not in current_app.view_functions:
+        return None
+    return url_for("campaigns.edit_campaign", campaign_id=campaign.id)
 
 
 @bp.get("/")
 @editor_required
 def dashboard():
-    return "Übersicht folgt."
+    upcoming = db.session.scalars(select(Campaign).where(
+        Campaign.status.in_([CampaignStatus.SCHEDULED, CampaignStatus.SENDING,
+                             CampaignStatus.PAUSED])).order_by(Campaign.send_at).limit(5))
+    recent = db.session.scalars(select(Campaign).where(
+        Campaign.status == CampaignStatus.SENT).order_by(Campaign.finished_at.desc()).limit(5))
+    return render_template(
+        "admin/dashboard.html", by_status=services.count_by_status(),
+        by_topic=services.count_by_topic(), chart=growth_chart(services.growth()),
+        upcoming=list(upcoming), recent=list(recent), campaign_link=_campaign_link,
+    )
+
+
+# --- subscribers -----------------------------------------------------------
+
+def _filters() -> dict:
+    """The list filters from the query string (validated by the services)."""
+    return {
+        "status": services.parse_status(request.args.get("status")),
+        "topic": request.args.get("topic") or None,
+        "q": (request.args.get("q") or "").strip()[:320] or None,
+    }
 
 
 @bp.get("/subscribers")
 @editor_required
 def subscribers():
-    return "Abonnenten folgen."
+    filters = _filters()
+    page = services.list_subscribers(**filters, after=request.args.get("after"))
+    return render_template(
+        "admin/subscribers.html", page=page, filters=filters, topics=services.all_topics(),
+        statuses=list(SubscriberStatus), first_page=not request.args.get("after"),
+    )
 
 
-@bp.get("/topics")
+@bp.get("/subscribers/<int:subscriber_id>")
+@editor_required
+def subscriber(subscriber_id: int):
+    return render_template("admin/subscriber.html",
+                           subscriber=services.get_subscriber(subscriber_id))
+
+
+@bp.route("/subscribers/<int:subscriber_id>/erase", methods=["GET", "POST"])
+@admin_required
+def erase(subscriber_id: int):
+    person = services.get_subscriber(subscriber_id)
+    form = EraseForm()
+    if request.method == "POST" and form.validate():
+        services.erase_subscriber(person, by=current_user)
+        db.session.commit()
+        flash(_("Die Person wurde gelöscht. Ihre Adresse bleibt nur als Prüfsumme gesperrt, "
+                "damit ein Import sie nicht wieder aufnimmt."), "success")
+        return redirect(url_for(".subscribers"), code=303)
+    status = 400 if request.method == "POST" else 200
+    return render_template("admin/erase.html", subscriber=person, form=form), status
+
+
+@bp.get("/subscribers/export.csv")
+@editor_required
+def export():
+    filters = _filters()
+    if filters["topic"]:
+        services.topic_by_slug(filters["topic"])
+    lines = csvfiles.export_lines(status=filters["status"], topic=filters["topic"])
+    filename = f"owl-morgen-abonnenten-{utcnow():%Y-%m-%d}.csv"
+    return Response(stream_with_context(lines), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store"})
+
+
+# --- import ----------------------------------------------------------------
+
+@bp.route("/import", methods=["GET", "POST"])
+@admin_required
+def import_csv():
+    form = ImportForm()
+    if request.method == "GET":
+        return render_template("admin/import.html", form=form, report=None)
+    if not form.validate():
+        return render_template("admin/import.html", form=form, report=None), 400
+    try:
+        report = _import_upload(form.file.data)
+    except AdminError as exc:
+        db.session.rollback()
+        form.file.errors = [*form.file.errors, exc.message]
+        return render_template("admin/import.html", form=form, report=None), exc.status
+    db.session.commit()
+    return render_template("admin/import.html", form=ImportForm(formdata=None), report=report)
+
+
+def _import_upload(upload) -> csvfiles.ImportReport:
+    """Decode the uploaded file and import it (not committed)."""
+    try:
+        text = upload.read().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise AdminError(_("Die Datei ist nicht in UTF-8 kodiert. Bitte speichern Sie sie als "
+                           "„CSV UTF-8“ und laden Sie sie noch einmal hoch."), 400, "invalid_csv")
+    origin = f"upload:{(upload.filename or 'datei.csv')[:100]} von {current_user.email}"
+    return csvfiles.import_subscribers(io.StringIO(text, newline=""), origin=origin)
+
+
+# --- topics ----------------------------------------------------------------
+
+def _topic(topic_id: int) -> Topic:
+    return db.session.get(Topic, topic_id) or abort(404)
+
+
+@bp.route("/topics", methods=["GET", "POST"])
 @admin_required
 def topics():
-    return "Themen folgen."
+    form = TopicForm()
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate():
+            try:
+                topic = services.create_topic(form.slug.data, form.name.data)
+            except AdminError as exc:
+                db.session.rollback()
+                form.slug.errors = [*form.slug.errors, exc.message]
+            else:
+                db.session.commit()
+                flash(_("Das Thema „%(name)s“ wurde angelegt.", name=topic.name), "success")
+                return redirect(url_for(".topics"), code=303)
+    return render_template("admin/topics.html", form=form, topics=services.all_topics(),
+                           rename=RenameForm(formdata=None), button=ButtonForm()), status
+
+
+@bp.post("/topics/<int:topic_id>/rename")
+@admin_required
+def rename_topic(topic_id: int):
+    topic = _topic(topic_id)
+    form = RenameForm()
+    if not form.validate():
+        flash(_("Bitte geben Sie einen Namen mit höchstens 120 Zeichen an."), "error")
+        return redirect(url_for(".topics"), code=303)
+    services.rename_topic(topic, form.name.data)
+    db.session.commit()
+    flash(_("Das Thema heißt jetzt „%(name)s“.", name=topic.name), "success")
+    return redirect(url_for(".topics"), code=303)
+
+
+@bp.post("/topics/<int:topic_id>/visibility")
+@admin_required
+def topic_visibility(topic_id: int):
+    topic = _topic(topic_id)
+    if not ButtonForm().validate():
+        abort(400)
+    services.set_topic_hidden(topic, request.form.get("hidden") == "1")
+    db.session.commit()
+    message = (_("„%(name)s“ ist im Anmeldeformular ausgeblendet.") if topic.hidden
+               else _("„%(name)s“ ist im Anmeldeformular wieder sichtbar."))
+    flash(message % {"name": topic.name}, "success")
+    return redirect(url_for(".topics"), code=303)
