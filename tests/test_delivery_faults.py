@@ -279,3 +279,21 @@ def test_rate_per_second_is_kept(make_app, smtp):
         elapsed = time.monotonic() - began
     assert len(smtp.received) == 20
     assert elapsed >= 19 / 40
+
+
+def test_the_hourly_limit_holds_across_runs(make_app, smtp):
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port, SEND_RATE_PER_HOUR=4,
+                   SEND_CONNECTIONS=1)
+    with app.app_context():
+        add_subscribers(3, prefix="erste")
+        add_campaign()
+        run_due_campaigns()
+        add_subscribers(3, prefix="zweite")
+        second = add_campaign()
+        run = in_background(app)
+        wait_for(lambda: len(smtp.received) >= 4)
+        change_status(second, pause)  # ends the run that waits for the next hour
+        run.join(10)
+        assert not run.is_alive()
+    assert len(smtp.received) == 4
+    engine._throttles.clear()

@@ -197,6 +197,17 @@ class Throttle:
         return 0.0
 
 
+_throttles: dict[tuple, Throttle] = {}
+
+
+def throttle_for(per_second: float | None, per_hour: int | None) -> Throttle:
+    """One throttle per process and setting: the hourly budget outlasts a single run."""
+    key = (per_second, per_hour)
+    if key not in _throttles:
+        _throttles[key] = Throttle(per_second, per_hour)
+    return _throttles[key]
+
+
 # --- one campaign run ------------------------------------------------------------------
 
 SENT, DEFERRED, REFUSED, LOST, RELEASED, UNAVAILABLE, BROKEN = (
@@ -271,7 +282,7 @@ class CampaignRun:
         self.batch_size = max(int(config["SEND_BATCH_SIZE"]), 1)
         self.threshold = int(config["FAILURE_PAUSE_THRESHOLD"] or 0)
         self.lease_seconds = float(config["SEND_LEASE_SECONDS"])
-        self.throttle = Throttle(config["SEND_RATE_PER_SECOND"], config["SEND_RATE_PER_HOUR"])
+        self.throttle = throttle_for(config["SEND_RATE_PER_SECOND"], config["SEND_RATE_PER_HOUR"])
         self.postgres = db.engine.dialect.name == "postgresql"
         self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self.results: queue.SimpleQueue[tuple] = queue.SimpleQueue()

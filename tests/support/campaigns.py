@@ -22,8 +22,10 @@ def add_subscribers(count: int, *, topics=(), status=SubscriberStatus.CONFIRMED,
         people.append(Subscriber(email=email, email_key=email, name=name, status=status,
                                  topics=chosen, confirmed_at=utcnow()))
     db.session.add_all(people)
-    db.session.commit()
-    return [person.id for person in people]
+    db.session.flush()
+    ids = [person.id for person in people]
+    db.session.commit()  # and no transaction left open (it would block a worker on SQLite)
+    return ids
 
 
 def add_campaign(*, topics=(), send_at=None, subject="Neues aus OWL",
@@ -34,8 +36,10 @@ def add_campaign(*, topics=(), send_at=None, subject="Neues aus OWL",
                         status=CampaignStatus.SCHEDULED,
                         send_at=send_at or utcnow() - timedelta(seconds=1))
     db.session.add(campaign)
+    db.session.flush()
+    campaign_id = campaign.id
     db.session.commit()
-    return campaign.id
+    return campaign_id
 
 
 def delivery_counts(campaign_id: int) -> dict[str, int]:
