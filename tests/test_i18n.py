@@ -46,7 +46,7 @@ PUBLIC_SOURCES = [
     "owlmail/public/errors.py",
 ]
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}  # as make translations-extract
-PLACEHOLDER = re.compile(r"%\(\w+\)s")
+PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")
 
 
 def english_client(app):
@@ -162,6 +162,18 @@ def test_the_english_privacy_page_keeps_the_configured_figures(make_app):
     assert "We keep them for 90 days" in page
 
 
+def test_the_editors_pages_follow_the_choice_too(admin_client):
+    """The editors' side is translated as well (German stays the default there)."""
+    assert "Campaigns" in admin_client.get("/admin/campaigns?lang=en").text
+    for path in ("/admin/", "/admin/subscribers", "/admin/topics", "/admin/contact/",
+                 "/admin/account", "/admin/editors"):
+        response = admin_client.get(path)
+        assert response.status_code == 200, path
+        assert '<html lang="en">' in response.text, path
+    assert "Log out" in admin_client.get("/admin/account").text
+    assert "Abmelden" in admin_client.get("/admin/account?lang=de").text
+
+
 # --- mails go out in the language the person used ---------------------------------------
 
 def test_who_signs_up_in_english_gets_the_confirmation_mail_in_english(smtp_app, smtp):
@@ -275,6 +287,13 @@ def test_the_catalogue_has_no_fuzzy_entries():
     catalogue = read_catalogue()
     assert not catalogue.fuzzy  # a fuzzy header makes pybabel compile skip the whole file
     assert [m.id for m in catalogue if m.id and m.fuzzy] == []
+
+
+def test_every_translation_keeps_the_placeholders_of_its_message():
+    """Babel's python-format check: a placeholder missing from the call would be a 500."""
+    problems = [f"{message.id!r}: {error}" for message, errors in read_catalogue().check()
+                for error in errors]
+    assert not problems, "\n".join(problems)
 
 
 def test_the_committed_mo_file_is_compiled_from_the_po_file():
