@@ -252,3 +252,13 @@ def test_topic_slugs_are_checked(admin_client, slug, message):
                                                       "name": "Neu"})
     assert answer.status_code == 400
     assert message in answer.get_data(as_text=True)
+
+
+def test_dashboard_counts_are_cached_a_minute_and_refreshed_after_an_erase(app, admin_client,
+                                                                           people):
+    assert ">8<" in admin_client.get("/admin/").get_data(as_text=True).replace(" ", "")
+    url = f"/admin/subscribers/{people['b']}/erase"
+    token = hidden_fields(admin_client.get(url).data)["csrf_token"]
+    admin_client.post(url, data={"csrf_token": token, "sure": "y"})
+    with app.app_context():
+        assert services.dashboard_stats().by_status[SubscriberStatus.CONFIRMED] == 7

@@ -56,5 +56,7 @@ def growth_chart(points: list[GrowthPoint]) -> Chart:
                         berlin(point.start).strftime("%d.%m."), point.new, point.total))
         y = baseline - point.total / top_total * plot_h
         line.append(f"{x + slot / 2:.1f},{y:.1f}")
-    ticks = [(round(baseline - plot_h * i / 4, 1), top_total * i // 4) for i in range(5)]
+    steps = next(n for n in (4, 5, 2, 1) if top_total % n == 0)
+    ticks = [(round(baseline - plot_h * i / steps, 1), top_total * i // steps)
+             for i in range(steps + 1)]
     return Chart(WIDTH, HEIGHT, bars, " ".join(line), ticks, baseline)

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import case, delete, func, select
 
@@ -242,22 +243,58 @@ class GrowthPoint:
     total: int  # subscribers on file created before the end of that week
 
 
-def growth(weeks: int = 12, now: datetime | None = None) -> list[GrowthPoint]:
-    """Weekly growth of the subscriber file: one pass over the created_at index."""
+def growth(weeks: int = 12, now: datetime | None = None,
+           total: int | None = None) -> list[GrowthPoint]:
+    """Weekly growth of the subscriber file; reads only the weeks shown (created_at index)."""
     now = now or utcnow()
     this_monday = (now - timedelta(days=now.weekday())).replace(
         hour=0, minute=0, second=0, microsecond=0)
     starts = [this_monday - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
     bounds = [*starts[1:], now + timedelta(days=1)]
-    columns = [func.count(case((Subscriber.created_at < starts[0], 1)))]
-    columns += [func.count(case(((Subscriber.created_at >= lo) & (Subscriber.created_at < hi), 1)))
-                for lo, hi in zip(starts, bounds, strict=True)]
-    before, *per_week = db.session.execute(select(*columns)).one()
-    points, total = [], before
+    columns = [func.count(case(((Subscriber.created_at >= lo) & (Subscriber.created_at < hi), 1)))
+               for lo, hi in zip(starts, bounds, strict=True)]
+    per_week = db.session.execute(
+        select(*columns).where(Subscriber.created_at >= starts[0])).one()
+    if total is None:
+        total = db.session.scalar(select(func.count()).select_from(Subscriber))
+    running = total - sum(per_week)  # on file from before the first week shown
+    points = []
     for start, new in zip(starts, per_week, strict=True):
-        total += new
-        points.append(GrowthPoint(start, new, total))
+        running += new
+        points.append(GrowthPoint(start, new, running))
     return points
+
+
+@dataclass
+class DashboardStats:
+    by_status: dict[SubscriberStatus, int]
+    by_topic: list[tuple[Topic, int]]
+    growth: list[GrowthPoint]
+    computed_at: datetime
+
+
+STATS_KEY = "owlmail_admin_stats"
+
+
+def dashboard_stats(max_age: float = 60.0) -> DashboardStats:
+    """The dashboard's counts, computed at most once per max_age seconds per process.
+
+    At a million subscribers the counts take about a second; people looking at the
+    dashboard do not need them fresher than a minute.
+    """
+    cached = current_app.extensions.get(STATS_KEY)
+    if cached and (utcnow() - cached.computed_at).total_seconds() < max_age:
+        return cached
+    by_status = count_by_status()
+    stats = DashboardStats(by_status, count_by_topic(),
+                           growth(total=sum(by_status.values())), utcnow())
+    current_app.extensions[STATS_KEY] = stats
+    return stats
+
+
+def forget_dashboard_stats() -> None:
+    """Drop the cached counts (after imports and erasures, and in benchmarks)."""
+    current_app.extensions.pop(STATS_KEY, None)
 
 
 # --- topics ----------------------------------------------------------------

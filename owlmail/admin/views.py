@@ -39,6 +39,23 @@ STATUS_LABELS = {
 }
 
 
+CONSENT_ACTIONS = {
+    "requested": "Anmeldung angefragt",
+    "confirmed": "bestätigt (Double-Opt-in)",
+    "imported": "importiert",
+    "unsubscribed": "abgemeldet",
+    "preferences": "Einstellungen geändert",
+    "purged": "unbestätigt verfallen",
+    "bounced": "unzustellbar",
+}
+
+
+@bp.app_template_filter("consent_action")
+def consent_action_label(action: str) -> str:
+    """The German words for a step in the consent history (unknown steps as stored)."""
+    return _(CONSENT_ACTIONS[action]) if action in CONSENT_ACTIONS else action
+
+
 @bp.app_template_filter("subscriber_status")
 def subscriber_status_label(status: SubscriberStatus) -> str:
     """The German word for a subscriber's status."""
@@ -67,9 +84,10 @@ def dashboard():
                              CampaignStatus.PAUSED])).order_by(Campaign.send_at).limit(5))
     recent = db.session.scalars(select(Campaign).where(
         Campaign.status == CampaignStatus.SENT).order_by(Campaign.finished_at.desc()).limit(5))
+    stats = services.dashboard_stats()
     return render_template(
-        "admin/dashboard.html", by_status=services.count_by_status(),
-        by_topic=services.count_by_topic(), chart=growth_chart(services.growth()),
+        "admin/dashboard.html", stats=stats, by_status=stats.by_status,
+        by_topic=stats.by_topic, chart=growth_chart(stats.growth),
         upcoming=list(upcoming), recent=list(recent), campaign_link=_campaign_link,
     )
 
@@ -111,6 +129,7 @@ def erase(subscriber_id: int):
     if request.method == "POST" and form.validate():
         services.erase_subscriber(person, by=current_user)
         db.session.commit()
+        services.forget_dashboard_stats()
         flash(_("Die Person wurde gelöscht. Ihre Adresse bleibt nur als Prüfsumme gesperrt, "
                 "damit ein Import sie nicht wieder aufnimmt."), "success")
         return redirect(url_for(".subscribers"), code=303)
@@ -148,6 +167,7 @@ def import_csv():
         form.file.errors = [*form.file.errors, exc.message]
         return render_template("admin/import.html", form=form, report=None), exc.status
     db.session.commit()
+    services.forget_dashboard_stats()
     return render_template("admin/import.html", form=ImportForm(formdata=None), report=report)
 
 
