@@ -93,6 +93,17 @@ def test_the_choice_is_remembered_by_a_cookie_and_can_be_undone(client):
     assert '<html lang="de">' in client.get("/contact").text
 
 
+def test_the_language_link_keeps_the_page_and_its_query(client, browser_form):
+    page = client.get("/contact?topic=bildung").text
+    assert '<a href="/contact?topic=bildung&amp;lang=en" lang="en">English</a>' in page
+    assert '<a href="/impressum?lang=de" lang="de">Deutsch</a>' in \
+        client.get("/impressum?lang=en").text
+    # After a POST there is no GET at that address: the link leads to the home page.
+    answer = browser_form.submit("/", {"email": "ann@example.org", "consent": "y"},
+                                 action="/subscribe")
+    assert '<a href="/?lang=de" lang="de">Deutsch</a>' in answer.text
+
+
 def test_german_is_the_default_even_for_an_english_browser(client):
     page = client.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"}).text
     assert '<html lang="de">' in page
