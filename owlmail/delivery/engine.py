@@ -291,6 +291,7 @@ class CampaignRun:
         self.failures_in_row = 0
         self.sent = 0
         self.exhausted = False  # nothing more is due right now
+        self.claim_after = 0  # claims go on from the highest id claimed so far
         self.low_water = max(2 * self.connections, self.batch_size // 2)
         self.need_more = threading.Event()
         self.claimer: threading.Thread | None = None
@@ -353,7 +354,7 @@ class CampaignRun:
             self._collect(timeout=0.2)
             if now - last_renew >= self.lease_seconds / 3:
                 last_renew = now
-                services.renew_leases(self.campaign_id, self.me)
+                services.renew_leases(list(self.claimed), self.me)
                 db.session.commit()
             if now - last_progress >= PROGRESS_SECONDS:
                 last_progress = now
@@ -396,11 +397,16 @@ class CampaignRun:
             self.halt.set()
 
     def _claim(self) -> None:
-        batch = services.claim_batch(self.campaign_id, self.batch_size, self.me)
+        batch, last_id = services.claim_batch(self.campaign_id, self.batch_size, self.me,
+                                              self.claim_after)
+        if not last_id and self.claim_after:  # from the start again: retries due below
+            self.claim_after = 0
+            batch, last_id = services.claim_batch(self.campaign_id, self.batch_size, self.me)
         db.session.commit()
-        if not batch:
+        if not last_id:
             self.exhausted = True
             return
+        self.claim_after = last_id
         for recipient in batch:
             job = Job(recipient, verp_address(recipient.delivery_id, self.domain))
             self.claimed[recipient.delivery_id] = job

@@ -135,18 +135,24 @@ def _claimable(campaign_id: int, now: datetime):
                 or_(d.claimed_until.is_(None), d.claimed_until < now))
 
 
-def claim_batch(campaign_id: int, size: int, me: str) -> list[Recipient]:
-    """Lease up to `size` due deliveries to this worker; skip those no longer wanted."""
+def claim_batch(campaign_id: int, size: int, me: str,
+                after_id: int = 0) -> tuple[list[Recipient], int]:
+    """Lease up to `size` due deliveries (ids above after_id) to this worker; skip those
+    no longer wanted. Returns the wanted recipients and the highest id claimed (0: none).
+
+    Starting after the last claimed id matters on PostgreSQL: rows already sent leave
+    dead index entries behind until VACUUM, and a scan from the start would walk them all.
+    """
     d, now = deliveries.c, utcnow()
     lease = now + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
-    free = (select(d.id).where(_claimable(campaign_id, now)).order_by(d.id).limit(size)
-            .with_for_update(skip_locked=True))
+    free = (select(d.id).where(_claimable(campaign_id, now), d.id > after_id).order_by(d.id)
+            .limit(size).with_for_update(skip_locked=True))
     claimed = db.session.execute(
         update(deliveries).where(d.id.in_(free)).values(claimed_until=lease, claimed_by=me)
         .returning(d.id)).scalars().all()
     if not claimed:
-        return []
-    return _wanted_recipients(campaign_id, claimed)
+        return [], 0
+    return _wanted_recipients(campaign_id, claimed), max(claimed)
 
 
 def _wanted_recipients(campaign_id: int, ids: list[int]) -> list[Recipient]:
@@ -193,13 +199,14 @@ def release(ids: list[int], me: str) -> None:
                            .values(claimed_until=None, claimed_by=None))
 
 
-def renew_leases(campaign_id: int, me: str) -> None:
-    """Extend this worker's claims on a campaign while it is still sending them."""
-    d = deliveries.c
-    lease = utcnow() + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
-    db.session.execute(update(deliveries).where(
-        d.campaign_id == campaign_id, d.status == PENDING.value, d.claimed_by == me)
-        .values(claimed_until=lease))
+def renew_leases(ids: list[int], me: str) -> None:
+    """Extend this worker's claims on deliveries it is still sending."""
+    if ids:
+        d = deliveries.c
+        lease = utcnow() + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
+        db.session.execute(update(deliveries).where(
+            d.id.in_(ids), d.status == PENDING.value, d.claimed_by == me)
+            .values(claimed_until=lease))
 
 
 def release_dead_claims(campaign_ids: list[int], me: str) -> int:
