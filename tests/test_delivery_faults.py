@@ -297,3 +297,19 @@ def test_the_hourly_limit_holds_across_runs(make_app, smtp):
         assert not run.is_alive()
     assert len(smtp.received) == 4
     engine._throttles.clear()
+
+
+def test_a_campaign_that_cannot_be_rendered_is_paused_with_the_reason(sender_app, smtp,
+                                                                      monkeypatch):
+    def broken(campaign):
+        raise ValueError("Vorlage fehlt")
+
+    monkeypatch.setattr(engine, "compile_campaign", broken)
+    with sender_app.app_context():
+        add_subscribers(2)
+        campaign_id = add_campaign()
+        assert run_due_campaigns() == 0
+        state = campaign_state(campaign_id)
+    assert state.status == CampaignStatus.PAUSED
+    assert "Vorlage fehlt" in state.status_note
+    assert smtp.received == []

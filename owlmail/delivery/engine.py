@@ -302,10 +302,17 @@ class CampaignRun:
     def run(self) -> int:
         """Send what is due now; returns how many mails the server took."""
         campaign = db.session.get(services.Campaign, self.campaign_id)
-        self.builder = MessageBuilder(compile_campaign(campaign))
+        try:
+            self.builder = MessageBuilder(compile_campaign(campaign))
+        except Exception as exc:  # e.g. a template gone since it was saved
+            log.exception("campaign %s cannot be rendered", self.campaign_id)
+            services.pause_unrenderable(campaign, exc)
+            db.session.commit()
+            return 0
         self.links = Links()
         self.domain = bounce_domain()
         db.session.commit()
+        self.sent_log = services.SentLog(self.campaign_id)
         self.senders = [Sender(self, number) for number in range(self.connections)]
         for sender in self.senders:
             sender.start()
@@ -315,7 +322,6 @@ class CampaignRun:
                 name=f"claimer-{self.campaign_id}", daemon=True)
             self.claimer.start()
         started = time.monotonic()
-        self.sent_log = services.SentLog(self.campaign_id)
         try:
             self._loop()
         finally:

@@ -416,6 +416,14 @@ def pause_for_failures(campaign_id: int, failures: int, last_answer: str) -> Non
     _tell_editors(campaign, failures, last_answer)
 
 
+def pause_unrenderable(campaign: Campaign, error: Exception) -> None:
+    """A campaign whose mail cannot be built is paused with the reason, not retried."""
+    campaign.status = CampaignStatus.PAUSED
+    campaign.status_note = _("Automatisch angehalten: Die Mail konnte nicht erstellt werden "
+                             "(%(error)s). Bitte prüfen Sie Inhalt und Vorlage.",
+                             error=str(error)[:300])
+
+
 def _tell_editors(campaign: Campaign, failures: int, last_answer: str) -> None:
     """Queue a mail through the outbox to every active editor."""
     from ..mailing.message import format_address
