@@ -228,5 +228,14 @@ def test_a_2_mb_upload_gets_a_german_413(admin_client):
     assert "zu groß" in answer.get_data(as_text=True)
 
 
+def test_the_import_page_sends_long_lists_to_the_command_line(app, admin_client):
+    rows = "".join(f"p{n}@beispiel.de,,,,,\n" for n in range(2001))
+    answer = upload(admin_client, (HEADER + rows).encode())
+    assert answer.status_code == 413
+    assert "Kommandozeile" in answer.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(Subscriber)) is None
+
+
 def test_editors_may_not_import(editor_client):
     assert editor_client.get("/admin/import").status_code == 403

@@ -204,6 +204,7 @@ def _store_batch(rows: list[Row], report: ImportReport, origin: str) -> None:
         Subscriber.email_key.in_(keys))))
     hashes = set(db.session.scalars(select(Suppression.email_hash).where(
         Suppression.email_hash.in_([address_hash(key) for key in keys]))))
+    new = []
     for row in rows:
         if address_hash(row.key) in hashes:
             report.suppressed.append(Problem(row.line, _("Gesperrt: Die Adresse wurde auf "
@@ -211,28 +212,38 @@ def _store_batch(rows: list[Row], report: ImportReport, origin: str) -> None:
         elif row.key in existing:
             report.existing.append(Problem(row.line, _("Schon vorhanden."), row.email))
         else:
-            _add(row, report, origin)
+            new.append((row, _new_subscriber(row)))
+    db.session.flush()  # one round for the chunk: events and confirmation links need ids
+    mail_version = template_version("confirm")
+    for row, subscriber in new:
+        _record_import(row, subscriber, origin, mail_version, report)
     db.session.flush()
 
 
-def _add(row: Row, report: ImportReport, origin: str) -> None:
-    """A new subscriber: confirmed with the evidence given, or pending with a mail."""
+def _new_subscriber(row: Row) -> Subscriber:
+    """A new subscriber: confirmed with the evidence given, else pending (double opt-in)."""
     subscriber = Subscriber(email=row.email, email_key=row.key, name=row.name, source="import")
     db.session.add(subscriber)
-    detail = {"origin": origin[:200], "line": row.line, "topics": [t.slug for t in row.topics]}
     if row.confirmed_at:
         subscriber.status = SubscriberStatus.CONFIRMED
         subscriber.confirmed_at = subscriber.requested_at = row.confirmed_at
         subscriber.topics = row.topics
-        db.session.flush()
-        record(subscriber, "imported", Evidence(None, None, row.consent_source[:500]),
+    else:
+        start_pending(subscriber, row.name, row.topics)
+    return subscriber
+
+
+def _record_import(row: Row, subscriber: Subscriber, origin: str, mail_version: str,
+                   report: ImportReport) -> None:
+    """The "imported" consent event; pending people also get the confirmation mail."""
+    detail = {"origin": origin[:200], "line": row.line, "topics": [t.slug for t in row.topics]}
+    evidence = Evidence(None, None, row.consent_source[:500] or None)
+    if subscriber.status == SubscriberStatus.CONFIRMED:
+        record(subscriber, "imported", evidence,
                detail={**detail, "confirmed_at": iso(row.confirmed_at)})
         report.confirmed += 1
         return
-    start_pending(subscriber, row.name, row.topics)
-    db.session.flush()  # the confirmation link needs the id
-    record(subscriber, "imported", Evidence(None, None, row.consent_source[:500] or None),
-           mail_template_version=template_version("confirm"),
+    record(subscriber, "imported", evidence, mail_template_version=mail_version,
            detail={**detail, "status": "pending"})
     queue_confirmation(subscriber)
     report.pending += 1

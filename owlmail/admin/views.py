@@ -31,6 +31,10 @@ from .services import AdminError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
+# Each unconfirmed row builds a confirmation mail (a few ms): keep an upload well inside
+# one request's time; the command line takes files of any size.
+UPLOAD_MAX_ROWS = 2000
+
 STATUS_LABELS = {
     SubscriberStatus.PENDING: "unbestätigt",
     SubscriberStatus.CONFIRMED: "bestätigt",
@@ -178,6 +182,11 @@ def _import_upload(upload) -> csvfiles.ImportReport:
     except UnicodeDecodeError:
         raise AdminError(_("Die Datei ist nicht in UTF-8 kodiert. Bitte speichern Sie sie als "
                            "„CSV UTF-8“ und laden Sie sie noch einmal hoch."), 400, "invalid_csv")
+    if text.count("\n") > UPLOAD_MAX_ROWS + 1:
+        raise AdminError(_("Die Datei hat mehr als %(rows)s Zeilen. Größere Listen bitte über "
+                           "die Kommandozeile importieren: flask --app owlmail subscribers "
+                           "import DATEI.csv", rows=f"{UPLOAD_MAX_ROWS:,}".replace(",", ".")),
+                         413, "too_many_rows")
     origin = f"upload:{(upload.filename or 'datei.csv')[:100]} von {current_user.email}"
     return csvfiles.import_subscribers(io.StringIO(text, newline=""), origin=origin)
 
