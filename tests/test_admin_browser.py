@@ -79,3 +79,36 @@ def test_the_subscriber_list_works_on_a_phone(live_server, _browser):
     expect(page.get_by_role("button", name="Filtern")).to_be_visible()
     live_server.shot(page, "admin-07-subscribers-phone")
     context.close()
+
+
+def test_an_admin_imports_a_file_and_manages_topics(live_server, page, tmp_path):
+    fill_list(live_server.app)
+    page.goto(live_server.url + "/admin/login?next=/admin/import")
+    page.get_by_label("E-Mail-Adresse").fill("chefin@owl-morgen.de")
+    page.get_by_label("Passwort").fill("ein-sehr-gutes-passwort")
+    page.get_by_role("button", name="Anmelden").click()
+    csv_file = tmp_path / "liste.csv"
+    csv_file.write_text("email,name,topics,status,confirmed_at,consent_source\n"
+                        "neu@bücher.de,Neue Leserin,bildung,,,\n"
+                        "person0@beispiel.de,Schon da,,,,\n"
+                        "kaputt,Kaputt,,,,\n", encoding="utf-8")
+    page.get_by_label("CSV-Datei (UTF-8)").set_input_files(str(csv_file))
+    page.get_by_role("button", name="Importieren").click()
+    report = page.locator("section[aria-labelledby=report-title]")
+    expect(report).to_contain_text("Schon vorhanden")
+    expect(report).to_contain_text("gültige E-Mail-Adresse")
+    live_server.shot(page, "admin-08-import-report")
+
+    page.get_by_role("link", name="Themen").click()
+    page.get_by_label("Kürzel (für Links und API, z. B. „ki“)").fill("ki")
+    page.get_by_label("Name", exact=True).fill("Künstliche Intelligenz")
+    page.get_by_role("button", name="Thema anlegen").click()
+    expect(page.get_by_role("status")).to_contain_text("Künstliche Intelligenz")
+    page.get_by_role("button", name="Ausblenden Bauen").click()
+    expect(page.get_by_role("status")).to_contain_text("ausgeblendet")
+    live_server.shot(page, "admin-09-topics")
+
+    page.get_by_role("link", name="Konto").click()
+    page.get_by_role("link", name="Redaktionskonten verwalten").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Redaktionskonten")
+    live_server.shot(page, "admin-10-editors")
