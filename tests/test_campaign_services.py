@@ -72,6 +72,8 @@ def test_no_topics_means_every_topic_and_the_standard_template(ctx):
     ("Zeile\neins", "einzelne Zeile"),
     ("x" * 201, "höchstens 200"),
     (42, "Text"),
+    ("Hallo {{ name }}", "keine Platzhalter"),
+    ("{% if name %}Hallo{% endif %}", "keine Platzhalter"),
 ])
 def test_a_bad_subject_is_refused_with_a_german_reason(ctx, subject, fragment):
     with pytest.raises(CampaignError) as caught:

@@ -86,6 +86,10 @@ def clean_line(value: object, label: str, max_length: int, required: str | None 
         raise CampaignError.invalid(
             _("%(label)s muss eine einzelne Zeile ohne Steuerzeichen sein.", label=label))
     value = value.strip()
+    if "{{" in value or "{%" in value:  # would go out literally: personal fields are body-only
+        raise CampaignError.invalid(_(
+            "%(label)s kann keine Platzhalter enthalten; persönliche Felder wie den Namen "
+            "gibt es nur im Text der Kampagne.", label=label))
     if required and not value:
         raise CampaignError.invalid(required)
     if len(value) > max_length:
