@@ -46,7 +46,9 @@ BODY_ERRORS = ("invalid_body", "too_large")
 # --- helpers ---------------------------------------------------------------------------
 
 def _campaign_or_404(campaign_id: int) -> Campaign:
-    return db.session.get(Campaign, campaign_id) or abort(404)
+    """The campaign; a POST locks its row so a change cannot race the sender's own."""
+    lock = request.method == "POST"
+    return db.session.get(Campaign, campaign_id, with_for_update=lock) or abort(404)
 
 
 def _topic_choices(form: CampaignForm) -> None:
