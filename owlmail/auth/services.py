@@ -1,6 +1,7 @@
 """Editor accounts and API tokens: argon2id password hashes, tokens kept only as SHA-256."""
 
 import contextlib
+import functools
 import hashlib
 import secrets
 
@@ -76,8 +77,13 @@ def editor_for_token(token: str) -> Editor | None:
 
 # --- logging in ------------------------------------------------------------
 
-# Verified for unknown addresses too, so both answers take about the same time.
-_DUMMY_HASH = _hasher.hash("no-such-editor-password")
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified for unknown addresses too, so both answers take about the same time.
+
+    Made on first use, not at import: argon2 needs 64 MiB for it, and the worker
+    process, which never logs anyone in, should not carry that peak."""
+    return _hasher.hash("no-such-editor-password")
 
 
 def authenticate(email: str, password: str) -> Editor | None:
@@ -85,7 +91,7 @@ def authenticate(email: str, password: str) -> Editor | None:
     editor = editor_by_email(email or "")
     if editor is None or not editor.active:
         with contextlib.suppress(VerificationError, InvalidHashError):
-            _hasher.verify(_DUMMY_HASH, password or "-")
+            _hasher.verify(_dummy_hash(), password or "-")
         return None
     if not verify_password(editor, password or ""):
         return None
