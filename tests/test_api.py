@@ -163,6 +163,20 @@ def test_campaigns_are_listed_newest_first_with_a_status_filter_and_cursor(api):
     assert_error(api.get("/campaigns?status=verschickt"), 422, says="status")
 
 
+@pytest.mark.parametrize("path", ["/campaigns", "/subscribers"])
+def test_a_cursor_beyond_every_id_starts_from_the_newest(app, api, path):
+    if path == "/campaigns":
+        create(api)
+    else:
+        with app.app_context():
+            db.session.add(Subscriber(email="c@example.org", email_key="c@example.org"))
+            db.session.commit()
+    huge = "9" * (10 if path == "/campaigns" else 18)  # beyond 32-bit ids (PostgreSQL)
+    response = api.get(f"{path}?after={huge}")
+    assert response.status_code == 200
+    assert len(response.json["items"]) == 1
+
+
 def test_a_draft_can_be_changed_in_part(api):
     campaign = create(api)
     response = api.patch(f"/campaigns/{campaign['id']}",

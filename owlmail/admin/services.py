@@ -35,6 +35,7 @@ from ..timeutil import utcnow
 log = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 200
+MAX_ID = 2**31 - 1
 
 
 class AdminError(Exception):
@@ -67,7 +68,10 @@ def parse_cursor(after: str | None) -> int | None:
         return None
     if not (after.isascii() and after.isdigit()) or len(after) > 18:
         raise AdminError(_("Der Blätter-Verweis (Cursor) ist ungültig."), 400, "invalid_cursor")
-    return int(after)
+    value = int(after)
+    # Ids are 32-bit integers: a cursor above every id means "from the newest" (and
+    # must not reach PostgreSQL, which refuses the comparison as out of range).
+    return value if value <= MAX_ID else None
 
 
 def parse_status(value: str | None) -> SubscriberStatus | None:

@@ -9,6 +9,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from ..admin.services import parse_cursor
 from ..campaigns import services
 from ..campaigns.models import Campaign
 from ..delivery.progress import campaign_progress
@@ -74,8 +75,9 @@ def list_campaigns(args: dict):
     query = select(Campaign).order_by(Campaign.id.desc()).limit(limit + 1)
     if args.get("status"):
         query = query.where(Campaign.status == args["status"])
-    if args.get("after"):
-        query = query.where(Campaign.id < int(args["after"]))
+    before_id = parse_cursor(args.get("after"))
+    if before_id is not None:
+        query = query.where(Campaign.id < before_id)
     rows = list(db.session.scalars(query))
     items = rows[:limit]
     more = len(rows) > limit
