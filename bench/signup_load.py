@@ -260,6 +260,11 @@ def run(kind: str, rate: float, seconds: float, web_workers: int) -> dict:
         print(f"  sign-up -> mail         p50 {figures['mail_p50_s']:.2f} s  "
               f"p95 {figures['mail_p95_s']:.2f} s  max {figures['mail_max_s']:.2f} s  "
               f"not arrived {missing}")
+        cpu = cpu_seconds(web, worker, sink)
+        per_signup = {name: seconds * 1000 / max(len(results), 1) for name, seconds in cpu.items()}
+        print("  CPU per sign-up (ms):   " + "  ".join(
+            f"{name} {ms:.1f}" for name, ms in per_signup.items()))
+        figures["cpu_ms"] = per_signup
         locked = (workdir / "gunicorn.log").read_text().count("database is locked")
         locked += (workdir / "worker.log").read_text().count("database is locked")
         print(f"  'database is locked' in the logs: {locked}")
@@ -269,6 +274,31 @@ def run(kind: str, rate: float, seconds: float, web_workers: int) -> dict:
         stop(web)
         stop(worker)
         stop(sink)
+
+
+def _process_cpu(pid: int) -> float:
+    """utime + stime of one process, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def cpu_seconds(web, worker, sink) -> dict[str, float]:
+    """CPU used so far by gunicorn (master + workers), the worker, the sink and this load
+    generator (whole run, baseline included)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "gunicorn": sum(_process_cpu(p) for p in [web.pid, *_children(web.pid)]),
+        "worker": _process_cpu(worker.pid),
+        "sink": _process_cpu(sink.pid),
+        "load generator": usage.ru_utime + usage.ru_stime,
+    }
 
 
 def wait_for_mail(expected: int, arrivals_file: Path, timeout: float = 60) -> dict:
