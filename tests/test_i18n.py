@@ -210,6 +210,10 @@ def test_who_signs_up_in_english_gets_the_confirmation_mail_in_english(smtp_app,
     confirmed = client.post(link, data=hidden_fields(page.data))
     assert "Welcome to OWL morgen!" in confirmed.text
     assert "<li>Start-ups</li>" in confirmed.text  # no choice means every topic
+    with smtp_app.app_context():
+        requested = db.session.scalar(select(ConsentEvent).where(
+            ConsentEvent.action == "requested"))
+        assert requested.mail_template_version.endswith("-en")  # proof names the language
 
 
 def test_a_topic_named_by_the_editors_is_shown_as_written(app):

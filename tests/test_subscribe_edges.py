@@ -365,7 +365,8 @@ def test_the_consent_log_records_request_and_confirmation_with_evidence(smtp_app
         assert requested.action == "requested" and confirmed.action == "confirmed"
         assert requested.ip == "203.0.113.77" and confirmed.ip == "203.0.113.78"
         assert requested.user_agent == "Firefox/140 (Test)"
-        assert requested.consent_text_version and requested.mail_template_version
+        assert requested.consent_text_version
+        assert requested.mail_template_version.endswith("-de")  # which mail, in which language
         assert requested.source_url.startswith("http://")
         assert confirmed.at >= requested.at
 

@@ -12,6 +12,7 @@ from email.utils import formataddr, formatdate, getaddresses, make_msgid, parsea
 
 import idna
 from flask import current_app, render_template
+from flask_babel import get_locale
 from jinja2 import TemplateNotFound
 
 from ..extensions import db
@@ -101,11 +102,13 @@ def render_mail(template: str, **context) -> tuple[str, str | None]:
 
 
 def template_version(template: str) -> str:
-    """A short hash of a mail template's sources: which wording a person received."""
+    """Which wording a person received: a hash of the template's sources and the language.
+
+    E.g. "3f2a9c0d1e4b-de"; the language tells the German and English mail apart."""
     known = current_app.extensions.setdefault("owlmail.template_versions", {})
     if template not in known or current_app.debug:
         known[template] = _hash_sources(template)
-    return known[template]
+    return f"{known[template]}-{get_locale() or 'de'}"
 
 
 def _hash_sources(template: str) -> str:
