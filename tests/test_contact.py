@@ -8,16 +8,16 @@ from email.utils import getaddresses
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from owlmail.contact.models import ContactMessage, ContactStatus
 from owlmail.contact.services import purge_expired_messages
 from owlmail.extensions import db
 from owlmail.mailing.models import OutboxMail
-from owlmail.mailing.services import drain_outbox
 from owlmail.subscriptions.models import Subscriber, Topic
 from owlmail.timeutil import utcnow
 from tests.conftest import FormClient, log_in
+from tests.support.db import count, deliver
 from tests.support.pages import hidden_fields
 
 TEAM = "info@owl-morgen.de"
@@ -34,16 +34,6 @@ def write(client, **changes):
 def body_of(mail) -> str:
     """The text of a received mail with \n line ends (the wire carries CRLF)."""
     return mail.get_content().replace("\r\n", "\n")
-
-
-def deliver(app) -> int:
-    with app.app_context():
-        return drain_outbox()
-
-
-def count(app, model) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(model))
 
 
 def stored(app) -> list[ContactMessage]:

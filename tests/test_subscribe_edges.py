@@ -8,13 +8,13 @@ from sqlalchemy import func, select, update
 
 from owlmail.extensions import db
 from owlmail.mailing.models import OutboxMail
-from owlmail.mailing.services import drain_outbox
 from owlmail.subscriptions import services
 from owlmail.subscriptions.models import ConsentEvent, Subscriber, SubscriberStatus
 from owlmail.subscriptions.services import purge_unconfirmed
 from owlmail.timeutil import utcnow
 from owlmail.tokens import Purpose, sign
 from tests.conftest import FormClient
+from tests.support.db import count, deliver, make_due_now
 from tests.support.pages import hidden_fields, links_in
 
 FORM = {"email": "anna@example.org", "name": "Anna Müller", "topics": ["bildung"],
@@ -25,28 +25,11 @@ def subscribe(client, **changes):
     return FormClient(client).submit("/", {**FORM, **changes}, action="/subscribe")
 
 
-def deliver(app) -> int:
-    with app.app_context():
-        return drain_outbox()
-
-
-def count(app, model) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(model))
-
-
 def the_subscriber(app, email="anna@example.org") -> Subscriber:
     with app.app_context():
         row = db.session.scalar(select(Subscriber).where(Subscriber.email == email))
         db.session.expunge_all()
         return row
-
-
-def make_due_now(app) -> None:
-    """Skip the back-off wait: the next drain tries every queued mail."""
-    with app.app_context():
-        db.session.execute(update(OutboxMail).values(next_attempt_at=utcnow()))
-        db.session.commit()
 
 
 def confirm_link(smtp, address="anna@example.org") -> str:

@@ -5,19 +5,14 @@ from email.message import EmailMessage
 from sqlalchemy import select
 
 from owlmail.extensions import db
-from owlmail.mailing.services import drain_outbox
 from owlmail.subscriptions.models import Subscriber, SubscriberStatus
+from tests.support.db import deliver
 from tests.support.pages import hidden_fields, links_in
 
 
 def subscribe(browser_form, email="anna@example.org", **extra):
     data = {"email": email, "name": "Anna Müller", "topics": ["bildung", "it"], "consent": "y"}
     return browser_form.submit("/", {**data, **extra}, action="/subscribe")
-
-
-def deliver(app) -> None:
-    with app.app_context():
-        drain_outbox()
 
 
 def subscriber(app, email="anna@example.org") -> Subscriber:
