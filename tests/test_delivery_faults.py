@@ -69,6 +69,12 @@ def change_status(campaign_id: int, transition) -> None:
     db.session.commit()
 
 
+@pytest.fixture(autouse=True)
+def _own_throttles(monkeypatch):
+    """Send limits live per process; each test starts with fresh ones, whatever happens."""
+    monkeypatch.setattr(engine, "_throttles", {})
+
+
 def test_451_is_retried_and_then_delivered_once(make_app, smtp):
     app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port, SEND_RETRY_SECONDS=[3600])
     smtp.handler.rcpt_answers = ["451 4.3.0 Bitte später noch einmal"]
@@ -296,7 +302,6 @@ def test_the_hourly_limit_holds_across_runs(make_app, smtp):
         run.join(10)
         assert not run.is_alive()
     assert len(smtp.received) == 4
-    engine._throttles.clear()
 
 
 def test_a_campaign_that_cannot_be_rendered_is_paused_with_the_reason(sender_app, smtp,
