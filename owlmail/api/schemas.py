@@ -8,7 +8,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ..campaigns.models import CampaignStatus
-from ..campaigns.services import SUBJECT_MAX_LENGTH, TEMPLATES, TEST_RECIPIENTS_MAX
+from ..campaigns.rendering import TEMPLATES
+from ..campaigns.services import SUBJECT_MAX_LENGTH, TEST_RECIPIENTS_MAX
 from ..subscriptions.models import SubscriberStatus
 
 REQUIRED = "Diese Angabe fehlt."
@@ -72,7 +73,7 @@ SUBJECT = {"validate": validate.Length(max=SUBJECT_MAX_LENGTH,
                                        error="Höchstens {max} Zeichen."),
            "metadata": {"description": "One line, at most 200 characters"}}
 TEMPLATE = {"allow_none": True,
-            "validate": validate.OneOf(TEMPLATES, error="Möglich sind: {choices}."),
+            "validate": validate.OneOf(tuple(TEMPLATES), error="Möglich sind: {choices}."),
             "metadata": {"description": "Layout; null or missing means standard"}}
 BODY = {"metadata": {"description": "Markdown with the personal fields {{ name }}, "
                                     "{{ email }}, {{ unsubscribe_url }}, {{ preferences_url }}"}}

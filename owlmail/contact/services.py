@@ -17,7 +17,7 @@ from ..extensions import db
 from ..mailing.message import build_message, format_address, queue_mail, render_mail
 from ..subscriptions.addresses import ascii_address, normalize_address
 from ..subscriptions.models import Topic
-from ..subscriptions.services import visible_topics
+from ..subscriptions.services import topic_choices as newsletter_topic_choices
 from ..timeutil import berlin, utcnow
 from .models import ContactMessage, ContactStatus
 
@@ -55,7 +55,7 @@ def clean_message(text: str | None) -> str:
 
 def topic_choices() -> list[tuple[str, str]]:
     """The form's topics: the newsletter's visible topics, after "no particular topic"."""
-    return [("", _("– kein bestimmtes Thema –"))] + [(t.slug, t.name) for t in visible_topics()]
+    return [("", _("– kein bestimmtes Thema –")), *newsletter_topic_choices()]
 
 
 def submit_message(name: str, email: str, topic_slug: str | None, text: str) -> ContactMessage:
