@@ -12,7 +12,7 @@ import re
 
 from flask import current_app
 
-from .message import sender_domain
+from ..mailing.wire import sender_domain
 
 PREFIX = "bounce"
 SIGNATURE_LENGTH = 12

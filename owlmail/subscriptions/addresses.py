@@ -3,9 +3,10 @@
 import functools
 import hashlib
 
-import idna
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
+
+from ..mailing.wire import idna_address
 
 
 class InvalidAddress(ValueError):
@@ -31,10 +32,7 @@ def normalize_address(raw: str) -> tuple[str, str]:
 
 def ascii_address(email: str) -> str:
     """The address with its domain in IDNA (xn--) form, as SMTP needs it."""
-    if email.isascii():
-        return email
-    local, _, domain = email.rpartition("@")
-    return f"{local}@{idna.encode(domain, uts46=True).decode()}"
+    return email if email.isascii() else idna_address(email)
 
 
 def address_hash(email_key: str) -> str:

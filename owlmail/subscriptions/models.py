@@ -44,7 +44,7 @@ class Topic(db.Model):
         return f"<Topic {self.slug}>"
 
 
-def _new_token_key() -> str:
+def new_token_key() -> str:
     return secrets.token_urlsafe(12)
 
 
@@ -74,7 +74,7 @@ class Subscriber(db.Model):
     # Present while a confirmation link may be used; cleared when it is (single use).
     confirm_nonce: Mapped[str | None] = mapped_column(String(32))
     # Part of every unsubscribe/preferences token; replaced on erasure, so old links die.
-    token_key: Mapped[str] = mapped_column(String(32), default=_new_token_key)
+    token_key: Mapped[str] = mapped_column(String(32), default=new_token_key)
 
     topics: Mapped[list[Topic]] = relationship(secondary=subscriber_topics, lazy="selectin")
     consent_events: Mapped[list["ConsentEvent"]] = relationship(
