@@ -4,9 +4,9 @@ import enum
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 
+from .forms import Form
 from .tokens import Purpose, TokenError, load_with_age, sign
 
 
@@ -21,7 +21,7 @@ def form_stamp() -> str:
     return sign(Purpose.FORM_TIME, "form")
 
 
-class GuardedForm(FlaskForm):
+class GuardedForm(Form):
     """A public form with a honeypot field and a signed render time."""
 
     # Named like a field a bot wants to fill; hidden from people by CSS and aria.

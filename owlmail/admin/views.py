@@ -21,12 +21,13 @@ from sqlalchemy import select
 from ..auth.decorators import admin_required, editor_required
 from ..campaigns.models import Campaign, CampaignStatus
 from ..extensions import db
+from ..forms import ButtonForm
 from ..public.errors import error_response
 from ..subscriptions.models import SubscriberStatus, Topic
 from ..timeutil import utcnow
 from . import csvfiles, services
 from .charts import growth_chart
-from .forms import ButtonForm, EraseForm, ImportForm, RenameForm, TopicForm
+from .forms import EraseForm, ImportForm, RenameForm, TopicForm
 from .services import AdminError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

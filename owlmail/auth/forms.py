@@ -1,19 +1,18 @@
 """Login, password change and the admins' form for new editor accounts."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
-from ..forms import single_line
+from ..forms import Form, single_line
 from ..subscriptions.forms import valid_address
 from .models import Role
 
 PASSWORD_MIN = 10
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField(_l("E-Mail-Adresse"), validators=[
         DataRequired(_l("Bitte geben Sie Ihre E-Mail-Adresse an.")), Length(max=320)])
     password = PasswordField(_l("Passwort"), validators=[
@@ -21,7 +20,7 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(Form):
     old_password = PasswordField(_l("Bisheriges Passwort"), validators=[
         DataRequired(_l("Bitte geben Sie Ihr bisheriges Passwort an."))])
     new_password = PasswordField(_l("Neues Passwort"), validators=[
@@ -33,7 +32,7 @@ class PasswordForm(FlaskForm):
         EqualTo("new_password", _l("Die beiden neuen Passwörter stimmen nicht überein."))])
 
 
-class EditorForm(FlaskForm):
+class EditorForm(Form):
     email = EmailField(_l("E-Mail-Adresse"), validators=[
         DataRequired(_l("Bitte geben Sie eine E-Mail-Adresse an.")), Length(max=254),
         valid_address])
@@ -46,6 +45,3 @@ class EditorForm(FlaskForm):
         Length(min=PASSWORD_MIN, max=1000,
                message=_l("Das Passwort muss mindestens 10 Zeichen lang sein."))])
 
-
-class ButtonForm(FlaskForm):
-    """Only a CSRF token: for buttons that change something (deactivate, log out)."""

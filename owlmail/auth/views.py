@@ -17,9 +17,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from ..extensions import db, limiter
+from ..forms import ButtonForm
 from . import services
 from .decorators import admin_required, editor_required
-from .forms import ButtonForm, EditorForm, LoginForm, PasswordForm
+from .forms import EditorForm, LoginForm, PasswordForm
 from .models import Editor, Role
 
 bp = Blueprint("auth", __name__, url_prefix="/admin")

@@ -3,7 +3,6 @@
 import re
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -14,13 +13,13 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
-from ..forms import MultiCheckboxField, single_line
+from ..forms import Form, MultiCheckboxField, single_line
 from .rendering import TEMPLATES
 
 TEST_RECIPIENTS_MAX = 5
 
 
-class CampaignForm(FlaskForm):
+class CampaignForm(Form):
     subject = StringField(_l("Betreff"), validators=[
         DataRequired(_l("Bitte geben Sie einen Betreff an.")), Length(max=200), single_line])
     preheader = StringField(_l("Vorschautext"),
@@ -48,7 +47,7 @@ def at_most_five(form, field) -> None:
         raise ValidationError(_l("Ein Testversand geht an höchstens fünf Adressen."))
 
 
-class TestSendForm(FlaskForm):
+class TestSendForm(Form):
     emails = StringField(_l("Testversand an (höchstens fünf Adressen, mit Komma getrennt)"),
                          validators=[Length(max=1000), at_most_five])
 
@@ -63,15 +62,15 @@ class BerlinDateTimeField(DateTimeLocalField):
             raise ValueError(_l("Bitte geben Sie Datum und Uhrzeit vollständig an."))
 
 
-class ScheduleForm(FlaskForm):
+class ScheduleForm(Form):
     send_at = BerlinDateTimeField(
         _l("Versand am (Uhrzeit in Deutschland)"), format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
         validators=[DataRequired(_l("Bitte wählen Sie Datum und Uhrzeit."))])
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """A button that changes a campaign's state: the CSRF token and nothing else."""
 
 
-class PublicForm(FlaskForm):
+class PublicForm(Form):
     public = BooleanField(_l("Im öffentlichen Archiv zeigen"))

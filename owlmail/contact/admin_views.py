@@ -6,9 +6,9 @@ from flask_login import current_user
 
 from ..auth.decorators import editor_required
 from ..extensions import db
+from ..forms import ButtonForm
 from ..timeutil import utcnow
 from . import services
-from .forms import ButtonForm
 from .models import ContactMessage
 from .services import StatusFilter
 

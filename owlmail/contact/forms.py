@@ -3,7 +3,6 @@
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -53,6 +52,3 @@ class ContactForm(GuardedForm):
     consent = BooleanField(validators=[DataRequired(
         _l("Bitte bestätigen Sie, dass wir Ihre Angaben dafür verwenden dürfen."))])
 
-
-class ButtonForm(FlaskForm):
-    """Only a CSRF token: the inbox's mark-handled and reopen buttons."""

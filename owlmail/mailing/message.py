@@ -144,13 +144,13 @@ def queue_raw(raw: bytes, recipients: list[str], kind: str, subject: str,
 
     A plain INSERT on the session's connection: the row is written at once, and
     committed or rolled back with everything else the request did."""
-    db.session.connection().execute(insert(OutboxMail.__table__).values(
-        kind=kind,
-        envelope_from=envelope_from or parseaddr(sender_address())[1],
-        recipients=",".join(recipients),
-        subject=subject[:300],
-        message=raw,
-    ))
+    db.session.connection().execute(insert(OutboxMail.__table__), {
+        "kind": kind,
+        "envelope_from": envelope_from or parseaddr(sender_address())[1],
+        "recipients": ",".join(recipients),
+        "subject": subject[:300],
+        "message": raw,
+    })
 
 
 # --- transactional mails compiled once ---------------------------------------

@@ -1,12 +1,11 @@
 """The subscription and preference forms."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, StringField, ValidationError
 from wtforms.validators import DataRequired, Length, Optional
 
 from ..formguard import GuardedForm
-from ..forms import MultiCheckboxField, single_line
+from ..forms import Form, MultiCheckboxField, single_line
 from .addresses import InvalidAddress, normalize_address
 
 
@@ -31,10 +30,7 @@ class SubscribeForm(GuardedForm):
         _l("Bitte bestätigen Sie die Einwilligung, damit wir Ihnen schreiben dürfen."))])
 
 
-class PreferencesForm(FlaskForm):
+class PreferencesForm(Form):
     name = StringField(_l("Name"), validators=[Optional(), Length(max=100), single_line])
     topics = MultiCheckboxField(_l("Themen"), validate_choice=True)
 
-
-class ButtonForm(FlaskForm):
-    """A form that is only a button (confirm, unsubscribe): CSRF token and nothing else."""

@@ -165,26 +165,27 @@ def request_subscription(
     if found is None:
         pending.update(email=email, email_key=key, name=name,
                        confirm_nonce=secrets.token_urlsafe(16), token_key=new_token_key())
-        result = conn.execute(insert(subscribers).values(pending))
+        result = conn.execute(insert(subscribers), pending)
         signup = SignUp(result.inserted_primary_key[0], email, name, pending["status"],
                         pending["confirm_nonce"], pending["token_key"])
     else:
         pending.update(name=name or found.name,
                        confirm_nonce=found.confirm_nonce or secrets.token_urlsafe(16))
-        conn.execute(update(subscribers).where(subscribers.c.id == found.id).values(pending))
+        conn.execute(update(subscribers).where(subscribers.c.id == found.id), pending)
         conn.execute(delete(subscriber_topics).where(
             subscriber_topics.c.subscriber_id == found.id))
         signup = SignUp(*found)._replace(status=pending["status"], name=pending["name"],
                                          confirm_nonce=pending["confirm_nonce"])
     topics = topic_ids_by_slugs(topic_slugs)
-    conn.execute(insert(subscriber_topics), [
-        {"subscriber_id": signup.id, "topic_id": topic_id} for topic_id, _ in topics])
-    conn.execute(insert(ConsentEvent.__table__).values(
-        subscriber_id=signup.id, action="requested", **_evidence_columns(evidence),
-        consent_text_version=consent_version,
-        mail_template_version=mail_template_version("confirm"),
-        detail=json.dumps({"topics": [slug for _, slug in topics]}, ensure_ascii=False),
-    ))
+    if topics:  # an empty parameter list would be one INSERT of defaults
+        conn.execute(insert(subscriber_topics), [
+            {"subscriber_id": signup.id, "topic_id": topic_id} for topic_id, _ in topics])
+    conn.execute(insert(ConsentEvent.__table__), {
+        "subscriber_id": signup.id, "action": "requested", **_evidence_columns(evidence),
+        "consent_text_version": consent_version,
+        "mail_template_version": mail_template_version("confirm"),
+        "detail": json.dumps({"topics": [slug for _, slug in topics]}, ensure_ascii=False),
+    })
     queue_confirmation(signup)
     db.session.expire_all()  # objects the session may hold no longer match the rows
     return signup

@@ -7,11 +7,12 @@ from wtforms import ValidationError
 
 from ..extensions import csrf, db, limiter
 from ..formguard import Verdict
+from ..forms import ButtonForm
 from ..tokens import Purpose, TokenError
 from . import services
 from .addresses import InvalidAddress, normalize_address
 from .consent import Evidence, current_version
-from .forms import ButtonForm, PreferencesForm, SubscribeForm
+from .forms import PreferencesForm, SubscribeForm
 
 bp = Blueprint("subscriptions", __name__)
 
