@@ -1,5 +1,7 @@
-"""Loopback ports for the benchmarks' own servers."""
+"""Loopback ports for the benchmarks' own servers, and the SMTP sink they prefer."""
 
+import os
+import shutil
 import socket
 import time
 
@@ -21,3 +23,11 @@ def wait_for_port(port: int, timeout: float = 30) -> None:
         except OSError:
             time.sleep(0.05)
     raise SystemExit(f"nothing listens on port {port} after {timeout}s")
+
+
+def smtp_sink_binary() -> str | None:
+    """Postfix's smtp-sink (written in C, so the sink is not what limits a run), if installed."""
+    found = shutil.which("smtp-sink")
+    if found:
+        return found
+    return "/usr/sbin/smtp-sink" if os.path.exists("/usr/sbin/smtp-sink") else None

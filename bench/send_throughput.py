@@ -21,7 +21,6 @@ Targets: ratio >= 0.5, peak RSS < 150 MB and flat from 10,000 to 1,000,000.
 
 import argparse
 import os
-import shutil
 import signal
 import smtplib
 import subprocess
@@ -31,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-from ports import free_port, wait_for_port
+from ports import free_port, smtp_sink_binary, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -63,8 +62,7 @@ def run_aiosmtpd_sink(port: int) -> None:
 
 def start_sink() -> tuple[subprocess.Popen, int, str]:
     port = free_port()
-    sink = shutil.which("smtp-sink") or ("/usr/sbin/smtp-sink"
-                                         if os.path.exists("/usr/sbin/smtp-sink") else None)
+    sink = smtp_sink_binary()
     if sink:
         user = ["-u", "nobody"] if os.geteuid() == 0 else []
         proc = subprocess.Popen([sink, *user, f"127.0.0.1:{port}", "1000"])

@@ -18,9 +18,12 @@ mail arriving at the sink (p50/p95/max). Targets: p99 < 100 ms, no errors, p95 <
 import argparse
 import html
 import http.client
+import itertools
 import os
 import re
+import selectors
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +32,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from ports import free_port, wait_for_port
+from ports import free_port, smtp_sink_binary, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -37,19 +40,18 @@ PG_ADMIN_URI = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH_DB = "owlmail_bench_signup"
 
 
-# --- the SMTP sink (runs as `signup_load.py --sink PORT FILE`) --------------
+# --- the SMTP sink -----------------------------------------------------------
 
 def run_sink(port: int, out: str) -> None:
-    """Accept every mail; append "arrival-time recipient" lines to `out` as they come."""
+    """aiosmtpd, when Postfix's smtp-sink is not installed (`signup_load.py --sink PORT DIR`):
+    one file per mail in DIR, like smtp-sink's dumps."""
     from aiosmtpd.controller import Controller
-
-    log = open(out, "a", buffering=1)  # noqa: SIM115 (open for the sink's whole life)
 
     class Handler:
         async def handle_DATA(self, server, session, envelope):
-            now = time.time()
-            for rcpt in envelope.rcpt_tos:
-                log.write(f"{now:.6f} {rcpt}\n")
+            rcpts = "".join(f"X-Rcpt-Args: <{rcpt}>\n" for rcpt in envelope.rcpt_tos)
+            path = Path(out) / f"aiosmtpd.{time.time_ns()}"
+            path.write_bytes(rcpts.encode() + envelope.original_content)
             return "250 OK"
 
     controller = Controller(Handler(), hostname="127.0.0.1", port=port)
@@ -58,7 +60,37 @@ def run_sink(port: int, out: str) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     stop.wait()
     controller.stop()
-    log.close()
+
+
+def start_sink(port: int, dump: Path, env: dict, workdir: Path) -> tuple[subprocess.Popen, str]:
+    """An SMTP sink in its own process that keeps each mail as a file in `dump`; a file's
+    modification time is when the mail arrived."""
+    dump.mkdir()
+    binary = smtp_sink_binary()
+    if binary:
+        workdir.chmod(0o711)  # smtp-sink drops to nobody when started as root
+        dump.chmod(0o777)
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        return start([binary, *user, "-d", f"{dump}/%H%M%S.", f"127.0.0.1:{port}", "1000"],
+                     env, workdir / "sink.log"), "Postfix smtp-sink"
+    return (start([sys.executable, __file__, "--sink", str(port), str(dump)], env,
+                  workdir / "sink.log"),
+            "aiosmtpd (install postfix for smtp-sink: aiosmtpd costs more CPU)")
+
+
+def arrivals(dump: Path) -> dict[str, float]:
+    """recipient -> when the first mail for it arrived at the sink."""
+    first: dict[str, float] = {}
+    for path in dump.iterdir():
+        arrived = path.stat().st_mtime
+        with path.open("rb") as mail:
+            for line in mail:
+                if line.startswith(b"X-Rcpt-Args: "):
+                    rcpt = line.split(b"<", 1)[1].split(b">", 1)[0].decode()
+                    first[rcpt] = min(arrived, first.get(rcpt, arrived))
+                elif not line.startswith(b"X-"):
+                    break
+    return first
 
 
 # --- processes -------------------------------------------------------------
@@ -75,13 +107,14 @@ def fresh_database(kind: str, workdir: Path) -> str:
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
 
 
-def app_env(database_uri: str, smtp_port: int, workdir: Path) -> dict[str, str]:
+def app_env(database_uri: str, smtp_port: int, limits: str) -> dict[str, str]:
     return {
         **os.environ,
         "OWLMAIL_SQLALCHEMY_DATABASE_URI": database_uri,
         "OWLMAIL_SECRET_KEY": "bench-secret",
         "OWLMAIL_MAIL_SERVER": "127.0.0.1",
         "OWLMAIL_MAIL_PORT": str(smtp_port),
+        "OWLMAIL_RATELIMIT_STORAGE_URI": limits,
         "OWLMAIL_SUBSCRIBE_RATE_LIMIT": "1000000/minute",
         "OWLMAIL_SUBSCRIBE_ADDRESS_RATE_LIMIT": "1000/minute",
         "OWLMAIL_FORM_MIN_SECONDS": "0",
@@ -105,29 +138,19 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-# --- load ------------------------------------------------------------------
+# --- load ------------------------------------------------------------------------
 
-class Session:
-    """One visitor: a keep-alive connection, a session cookie, the form's hidden fields."""
-
-    def __init__(self, port: int):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.conn.request("GET", "/")
-        response = self.conn.getresponse()
-        page = response.read().decode()
-        self.cookie = response.getheader("Set-Cookie", "").split(";")[0]
-        self.fields = hidden_fields(page)
-        if "csrf_token" not in self.fields:
-            raise SystemExit("the landing page has no csrf_token field")
-
-    def request(self, method: str, path: str, body: bytes | None = None) -> int:
-        headers = {"Cookie": self.cookie}
-        if body is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        self.conn.request(method, path, body=body, headers=headers)
-        response = self.conn.getresponse()
-        response.read()
-        return response.status
+def visitor(port: int) -> tuple[str, dict[str, str]]:
+    """Open the landing page as a visitor: the session cookie and the form's hidden fields."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/")
+    response = conn.getresponse()
+    page = response.read().decode()
+    conn.close()
+    fields = hidden_fields(page)
+    if "csrf_token" not in fields:
+        raise SystemExit("the landing page has no csrf_token field")
+    return response.getheader("Set-Cookie", "").split(";")[0], fields
 
 
 def hidden_fields(page: str) -> dict[str, str]:
@@ -146,38 +169,91 @@ def signup_body(fields: dict, email: str) -> bytes:
     return urllib.parse.urlencode(data).encode()
 
 
-def open_loop(port: int, rate: float, seconds: float, make_request, clients: int = 32):
-    """Fire `rate` requests per second for `seconds`, spread over `clients` connections.
+def http_request(method: str, path: str, cookie: str = "", body: bytes | None = None) -> bytes:
+    head = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "User-Agent: owlmail-bench"]
+    if cookie:
+        head.append(f"Cookie: {cookie}")
+    if body is not None:
+        head += ["Content-Type: application/x-www-form-urlencoded",
+                 f"Content-Length: {len(body)}"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
 
-    Latency is measured from each request's scheduled start, so a server that falls
-    behind shows it (no coordinated omission)."""
-    sessions = [Session(port) for _ in range(clients)]
-    results: list[tuple[float, float, int, str]] = []  # (start, latency, status, tag)
-    lock = threading.Lock()
-    t0 = time.time() + 0.5
-    total = int(rate * seconds)
 
-    def client(n: int) -> None:
-        session = sessions[n]
-        for i in range(n, total, clients):
-            scheduled = t0 + i / rate
-            delay = scheduled - time.time()
-            if delay > 0:
-                time.sleep(delay)
-            method, path, body, tag = make_request(session, i)
+class Pending:
+    """One request in flight: what is left to send and what has come back."""
+
+    __slots__ = ("index", "received", "scheduled", "sock", "unsent")
+
+    def __init__(self, index: int, scheduled: float, sock: socket.socket, request: bytes):
+        self.index, self.scheduled, self.sock = index, scheduled, sock
+        self.unsent, self.received = memoryview(request), bytearray()
+
+    def complete(self) -> bool:
+        """The whole response is here (by Content-Length, or the server closed)."""
+        head_end = self.received.find(b"\r\n\r\n")
+        if head_end < 0:
+            return False
+        length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", self.received[:head_end])
+        return bool(length) and len(self.received) >= head_end + 4 + int(length[1])
+
+    def status(self) -> int:
+        match = re.match(rb"HTTP/1\.[01] (\d{3}) ", self.received)
+        return int(match[1]) if match else 0
+
+
+def open_loop(port: int, requests: list[bytes], rate: float, timeout: float = 30):
+    """Send requests[i] at t0 + i/rate, each on a new connection (gunicorn's sync workers
+    close every connection), from one thread with non-blocking sockets.
+
+    Open loop: latency counts from each request's scheduled start, so a server that
+    falls behind shows it. Returns (scheduled, latency, status) per request; status 0 is a
+    connection that failed or timed out."""
+    selector = selectors.DefaultSelector()
+    results: list[tuple[float, float, int]] = [(0.0, 0.0, 0)] * len(requests)
+    t0 = time.monotonic() + 0.2
+    sent = 0
+    in_flight = 0
+
+    def finish(pending: Pending, status: int) -> None:
+        nonlocal in_flight
+        selector.unregister(pending.sock)
+        pending.sock.close()
+        in_flight -= 1
+        results[pending.index] = (pending.scheduled, time.monotonic() - pending.scheduled,
+                                  status)
+
+    while sent < len(requests) or in_flight:
+        now = time.monotonic()
+        while sent < len(requests) and t0 + sent / rate <= now:
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+            selector.register(sock, selectors.EVENT_WRITE,
+                              Pending(sent, t0 + sent / rate, sock, requests[sent]))
+            sent += 1
+            in_flight += 1
+        wait = (t0 + sent / rate - now) if sent < len(requests) else 0.5
+        for key, _events in selector.select(max(wait, 0)):
+            pending: Pending = key.data
             try:
-                status = session.request(method, path, body)
+                if pending.unsent:
+                    done = pending.sock.send(pending.unsent)
+                    pending.unsent = pending.unsent[done:]
+                    if not pending.unsent:
+                        selector.modify(pending.sock, selectors.EVENT_READ, pending)
+                    continue
+                chunk = pending.sock.recv(65536)
             except OSError:
-                status = 0
-                session.conn.close()
-            with lock:
-                results.append((scheduled, time.time() - scheduled, status, tag))
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+                finish(pending, 0)
+                continue
+            pending.received += chunk
+            if not chunk or pending.complete():
+                finish(pending, pending.status() if pending.complete() else 0)
+        now = time.monotonic()
+        for key in list(selector.get_map().values()):
+            if now - key.data.scheduled > timeout:
+                finish(key.data, 0)
+    selector.close()
     return results
 
 
@@ -200,44 +276,111 @@ def report_latency(label: str, results, seconds: float) -> dict:
     return figures
 
 
-# --- one run ---------------------------------------------------------------
+# --- CPU -------------------------------------------------------------------------
 
-def run(kind: str, rate: float, seconds: float, web_workers: int) -> dict:
+def _process_cpu(pid: int) -> float:
+    """utime + stime of one process, in seconds (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def _redis_pid() -> int | None:
+    for stat in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if stat.read_text().strip() == "redis-server":
+                return int(stat.parent.name)
+        except OSError:
+            continue
+    return None
+
+
+def cpu_seconds(procs: dict[str, subprocess.Popen], database: str) -> dict[str, float]:
+    """CPU used so far by each process of the run (gunicorn: master and workers), the
+    servers they talk to (PostgreSQL's backends, Redis) and this load generator."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    figures = {name: sum(_process_cpu(p) for p in [proc.pid, *_children(proc.pid)])
+               for name, proc in procs.items()}
+    if database == "postgres":
+        figures["postgres"] = sum(_process_cpu(int(p.parent.name))
+                                  for p in Path("/proc").glob("[0-9]*/comm")
+                                  if _comm(p) == "postgres")
+    redis = _redis_pid()
+    if redis:
+        figures["redis"] = _process_cpu(redis)
+    figures["load generator"] = usage.ru_utime + usage.ru_stime
+    return figures
+
+
+def _comm(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def redis_storage() -> str:
+    """Flask-Limiter's counts in Redis, as in production (all gunicorn workers share them);
+    memory:// when no Redis answers on the usual port."""
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as sock:
+            sock.sendall(b"SELECT 15\r\nFLUSHDB\r\n")
+            sock.recv(100)
+        return "redis://127.0.0.1:6379/15"
+    except OSError:
+        return "memory://"
+
+
+# --- one run -----------------------------------------------------------------------
+
+def run(kind: str, rate: float, seconds: float, web_workers: int,
+        gunicorn_args: list[str]) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"owlmail-bench-{kind}-"))
     smtp_port, web_port = free_port(), free_port()
     database_uri = fresh_database(kind, workdir)
-    env = app_env(database_uri, smtp_port, workdir)
+    limits = redis_storage()
+    env = app_env(database_uri, smtp_port, limits)
     flask = [str(BIN / "flask"), "--app", "owlmail"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True,
                    capture_output=True)
-    arrivals_file = workdir / "arrivals.json"
-    sink = start([sys.executable, __file__, "--sink", str(smtp_port), str(arrivals_file)],
-                 env, workdir / "sink.log")
+    dump = workdir / "mails"
+    sink, sink_name = start_sink(smtp_port, dump, env, workdir)
     web = start([str(BIN / "gunicorn"), "--workers", str(web_workers), "--bind",
-                 f"127.0.0.1:{web_port}", "--log-level", "warning", "wsgi:app"],
+                 f"127.0.0.1:{web_port}", "--log-level", "warning", *gunicorn_args, "wsgi:app"],
                 env, workdir / "gunicorn.log")
     worker = start([*flask, "worker"], env, workdir / "worker.log")
+    procs = {"gunicorn": web, "worker": worker, "sink": sink}
     try:
         wait_for_port(smtp_port)
         wait_for_port(web_port)
-        print(f"\n{kind}: gunicorn x{web_workers} + worker, {rate:.0f}/s for {seconds:.0f} s")
+        print(f"\n{kind}: gunicorn x{web_workers} + worker, {rate:.0f}/s for {seconds:.0f} s; "
+              f"sink {sink_name}; limits in {limits}")
+        visitors = [visitor(web_port) for _ in range(32)]
+        base_seconds = min(seconds, 10)
+        health = [http_request("GET", "/healthz")] * int(rate * base_seconds)
+        base = report_latency("baseline GET /healthz", open_loop(web_port, health, rate),
+                              base_seconds)
 
-        def health(session, i):
-            return "GET", "/healthz", None, ""
-
-        base = report_latency("baseline GET /healthz",
-                              open_loop(web_port, rate, min(seconds, 10), health),
-                              min(seconds, 10))
-
-        def signup(session, i):
-            email = f"bench-{i}@example.org"
-            return "POST", "/subscribe", signup_body(session.fields, email), email
-
-        results = open_loop(web_port, rate, seconds, signup)
+        emails = [f"bench-{i}@example.org" for i in range(int(rate * seconds))]
+        signups = [http_request("POST", "/subscribe", cookie, signup_body(fields, email))
+                   for email, (cookie, fields) in zip(
+                       emails, itertools.cycle(visitors), strict=False)]
+        cpu_before = cpu_seconds(procs, kind)
+        results = open_loop(web_port, signups, rate)
         figures = report_latency("POST /subscribe", results, seconds)
-        started = {tag: start for start, _, status, tag in results if status == 200}
-        arrivals = wait_for_mail(len(started), arrivals_file)
-        delays = [(arrivals[tag] - t) for tag, t in started.items() if tag in arrivals]
+        started = {email: scheduled for email, (scheduled, _, status)
+                   in zip(emails, results, strict=True) if status == 200}
+        delays = wait_for_mail(started, dump)
+        cpu_after = cpu_seconds(procs, kind)
         missing = len(started) - len(delays)
         figures.update(mail_p50_s=percentile(delays, 50), mail_p95_s=percentile(delays, 95),
                        mail_max_s=max(delays) if delays else float("nan"), missing=missing,
@@ -245,13 +388,14 @@ def run(kind: str, rate: float, seconds: float, web_workers: int) -> dict:
         print(f"  sign-up -> mail         p50 {figures['mail_p50_s']:.2f} s  "
               f"p95 {figures['mail_p95_s']:.2f} s  max {figures['mail_max_s']:.2f} s  "
               f"not arrived {missing}")
-        cpu = cpu_seconds(web, worker, sink)
-        per_signup = {name: seconds * 1000 / max(len(results), 1) for name, seconds in cpu.items()}
+        per_signup = {name: (cpu_after[name] - cpu_before.get(name, 0)) * 1000 / len(results)
+                      for name in cpu_after}
         print("  CPU per sign-up (ms):   " + "  ".join(
-            f"{name} {ms:.1f}" for name, ms in per_signup.items()))
+            f"{name} {ms:.1f}" for name, ms in per_signup.items())
+            + f"  = {sum(per_signup.values()):.1f}")
         figures["cpu_ms"] = per_signup
-        locked = (workdir / "gunicorn.log").read_text().count("database is locked")
-        locked += (workdir / "worker.log").read_text().count("database is locked")
+        locked = sum((workdir / log).read_text().count("database is locked")
+                     for log in ("gunicorn.log", "worker.log"))
         print(f"  'database is locked' in the logs: {locked}")
         figures["locked"] = locked
         return figures
@@ -261,43 +405,18 @@ def run(kind: str, rate: float, seconds: float, web_workers: int) -> dict:
         stop(sink)
 
 
-def _process_cpu(pid: int) -> float:
-    """utime + stime of one process, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def wait_for_mail(started: dict[str, float], dump: Path, timeout: float = 60) -> list[float]:
+    """Once every confirmation arrived (or after `timeout`): sign-up -> arrival delays.
 
-
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in path.read_text().split()] if path.exists() else []
-
-
-def cpu_seconds(web, worker, sink) -> dict[str, float]:
-    """CPU used so far by gunicorn (master + workers), the worker, the sink and this load
-    generator (whole run, baseline included)."""
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {
-        "gunicorn": sum(_process_cpu(p) for p in [web.pid, *_children(web.pid)]),
-        "worker": _process_cpu(worker.pid),
-        "sink": _process_cpu(sink.pid),
-        "load generator": usage.ru_utime + usage.ru_stime,
-    }
-
-
-def wait_for_mail(expected: int, arrivals_file: Path, timeout: float = 60) -> dict:
-    """Poll the sink's file until every confirmation arrived (or timeout); first arrivals."""
-    deadline = time.time() + timeout
-    arrivals: dict[str, float] = {}
+    Sign-up times are monotonic, arrivals are file times: both are turned into seconds
+    since the epoch through one pair of readings taken now."""
+    offset = time.time() - time.monotonic()
+    deadline = time.monotonic() + timeout
     while True:
-        arrivals.clear()
-        if arrivals_file.exists():
-            for line in arrivals_file.read_text().splitlines():
-                at, rcpt = line.split(" ", 1)
-                arrivals.setdefault(rcpt, float(at))
-        if len(arrivals) >= expected or time.time() > deadline:
-            return arrivals
+        arrived = arrivals(dump)
+        if len(arrived) >= len(started) or time.monotonic() > deadline:
+            return [arrived[email] - (at + offset)
+                    for email, at in started.items() if email in arrived]
         time.sleep(0.5)
 
 
@@ -307,14 +426,16 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--web-workers", type=int, default=3)
-    parser.add_argument("--sink", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
+    parser.add_argument("--gunicorn-args", default="", help="more gunicorn options, e.g. "
+                        "'--worker-class gthread' or '-c profile.py'")
+    parser.add_argument("--sink", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
         run_sink(int(args.sink[0]), args.sink[1])
         return
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     for kind in kinds:
-        run(kind, args.rate, args.seconds, args.web_workers)
+        run(kind, args.rate, args.seconds, args.web_workers, args.gunicorn_args.split())
     print("\ntargets: p99 < 100 ms, 0 errors, sign-up -> mail p95 < 2 s")
 
 

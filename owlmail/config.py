@@ -33,7 +33,8 @@ class Defaults:
     # Public forms.
     RATELIMIT_ENABLED = True
     RATELIMIT_STORAGE_URI = "memory://"
-    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_HEADERS_ENABLED = False  # X-RateLimit-* cost a store query per request; a 429
+    # still says Retry-After (public/errors.py)
     SUBSCRIBE_RATE_LIMIT = "10/minute;60/hour"
     SUBSCRIBE_ADDRESS_RATE_LIMIT = "3/hour;6/day"
     CONTACT_RATE_LIMIT = "5/minute;30/hour"

@@ -275,7 +275,9 @@ def test_a_visitor_who_signs_up_too_often_is_slowed_down(make_app):
     client = app.test_client()
     answers = [subscribe(client, email=f"p{i}@example.org").status_code for i in range(4)]
     assert answers == [200, 200, 200, 429]
-    assert "Zu viele Anfragen" in subscribe(client, email="q@example.org").text
+    refused = subscribe(client, email="q@example.org")
+    assert "Zu viele Anfragen" in refused.text
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60  # the minute's window ends by then
 
 
 def test_one_address_cannot_be_flooded_with_confirmation_mails(make_app):
@@ -284,6 +286,8 @@ def test_one_address_cannot_be_flooded_with_confirmation_mails(make_app):
     client = app.test_client()
     answers = [subscribe(client, email="victim@example.org").status_code for _ in range(3)]
     assert answers == [200, 200, 429]
+    retry_after = int(subscribe(client, email="victim@example.org").headers["Retry-After"])
+    assert 60 < retry_after <= 3600  # the address's hour, not the visitor's minute
     assert subscribe(client, email="other@example.org").status_code == 200
     assert count(app, OutboxMail) == 3
 

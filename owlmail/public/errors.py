@@ -1,12 +1,17 @@
 """One place that turns every error into a German page, or JSON for the API."""
 
 import logging
+import math
+import time
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from ..extensions import limiter
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,20 @@ def register_error_handlers(app: Flask) -> None:
         message = _("Das Formular ist abgelaufen oder unvollständig. Bitte laden Sie die Seite "
                     "neu und senden Sie es noch einmal.")
         return error_response(400, message, "csrf")
+
+    @app.errorhandler(RateLimitExceeded)
+    def too_many(exc: RateLimitExceeded):
+        """429 with Retry-After: when the breached limit's window ends.
+
+        Flask-Limiter's own headers would ask the limit store once more on every request
+        (RATELIMIT_HEADERS_ENABLED, off), so only a refused request pays for this."""
+        response, status = error_response(429)
+        breached = limiter.current_limit
+        if breached is not None:
+            response = make_response(response, status)
+            seconds = math.ceil(breached.window[0] - time.time())
+            response.headers["Retry-After"] = str(max(1, seconds))
+        return response, status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
