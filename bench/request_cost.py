@@ -111,7 +111,7 @@ def main() -> None:
     }
     if args.profile:
         calls[args.profile]()
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.process_time)
         profile.runcall(lambda: [calls[args.profile]() for _ in range(args.n)])
         pstats.Stats(profile).sort_stats("tottime").print_stats(30)
         pstats.Stats(profile).sort_stats("cumulative").print_stats(40)

@@ -1,5 +1,6 @@
 """owlmail: newsletter and contact mailing service of OWL morgen."""
 
+import functools
 import secrets
 from pathlib import Path
 
@@ -71,12 +72,19 @@ def configure_extensions(app: Flask) -> None:
 def configure_templates(app: Flask) -> None:
     """Template globals, and remembering a visitor's language choice."""
     from flask import request
-    from flask_babel import get_locale
+    from flask_babel import get_locale, get_translations
 
     from .timeutil import berlin
 
     app.jinja_env.globals.update(get_locale=get_locale)
     app.jinja_env.filters["berlin"] = berlin
+
+    @app.context_processor
+    def catalogue_of_this_page():
+        """Jinja's `_()` bound to the page's catalogue once per render: Flask-Babel's own
+        looks the catalogue up again for every string (context, locale, domain each
+        time). Macros imported without context still use Flask-Babel's; same result."""
+        return _template_gettext(get_translations())
 
     @app.after_request
     def remember_language(response):
@@ -84,6 +92,16 @@ def configure_templates(app: Flask) -> None:
         if chosen in app.config["LANGUAGES"]:
             response.set_cookie("lang", chosen, max_age=365 * 86400, samesite="Lax")
         return response
+
+
+@functools.lru_cache(maxsize=8)  # one catalogue per language (per app in the tests)
+def _template_gettext(translations) -> dict:
+    """Jinja's new-style gettext and ngettext (autoescaped, %-formatted) for one catalogue,
+    as Jinja's i18n extension builds them from the callables Flask-Babel installs."""
+    from jinja2.ext import _make_new_gettext, _make_new_ngettext
+
+    return {"gettext": _make_new_gettext(translations.ugettext),
+            "ngettext": _make_new_ngettext(translations.ungettext)}
 
 
 def configure_blueprints(app: Flask) -> None:

@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 
 from ..extensions import db, limiter
 from ..formguard import Verdict
-from ..subscriptions.services import topic_label
+from ..subscriptions.services import topic_labels
 from . import services
 from .forms import ContactForm
 
@@ -18,7 +18,7 @@ def _contact_limit() -> str:
 
 def _form() -> ContactForm:
     form = ContactForm()
-    form.topic.choices = [(slug, topic_label(name)) for slug, name in services.topic_choices()]
+    form.topic.choices = topic_labels(services.topic_choices())
     return form
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from flask import current_app, url_for
+from flask_babel import get_translations
 from flask_babel import gettext as _
 from sqlalchemy import delete, insert, select, update
 
@@ -60,6 +61,13 @@ def _cached_topics() -> list[tuple[int, str, str]]:
 def topic_label(name: str) -> str:
     """A topic's name in the visitor's language (default topics are in the catalogue)."""
     return _(name) if name else name
+
+
+def topic_labels(choices: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(value, name) pairs with each name in the visitor's language: topic_label for a
+    whole form, with the catalogue looked up once."""
+    translate = get_translations().ugettext
+    return [(value, translate(name) if name else name) for value, name in choices]
 
 
 def topics_by_slugs(slugs: list[str]) -> list[Topic]:

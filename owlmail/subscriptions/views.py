@@ -18,8 +18,7 @@ bp = Blueprint("subscriptions", __name__)
 
 
 def _topic_choices(form) -> None:
-    form.topics.choices = [(slug, services.topic_label(name))
-                           for slug, name in services.topic_choices()]
+    form.topics.choices = services.topic_labels(services.topic_choices())
 
 
 def _target_address() -> str:
