@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--database-uri", help="an empty database to use instead of SQLite")
     parser.add_argument("--profile", choices=["bare", "healthz", "landing", "subscribe"])
+    parser.add_argument("--only", choices=["bare", "healthz", "landing", "subscribe"],
+                        help="run just N of these, untimed (for valgrind --tool=callgrind)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help="a setting to try, e.g. --set RATELIMIT_ENABLED=false")
     args = parser.parse_args()
@@ -109,6 +111,10 @@ def main() -> None:
         "landing": lambda: client.get("/"),
         "subscribe": subscribe,
     }
+    if args.only:
+        for _ in range(args.n):
+            calls[args.only]()
+        return
     if args.profile:
         calls[args.profile]()
         profile = cProfile.Profile(time.process_time)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from owlmail.extensions import db
 from owlmail.mailing.models import OutboxMail
 from owlmail.subscriptions import services
-from owlmail.subscriptions.models import ConsentEvent, Subscriber, SubscriberStatus
+from owlmail.subscriptions.models import ConsentEvent, ConsentText, Subscriber, SubscriberStatus
 from owlmail.subscriptions.services import purge_unconfirmed
 from owlmail.timeutil import utcnow
 from owlmail.tokens import Purpose, sign
@@ -388,3 +388,19 @@ def test_healthz_reports_database_and_queue(app, client):
     body = response.get_json()
     assert body["status"] == "ok" and body["database"] == "ok"
     assert body["queue"]["queued"] == 1
+
+
+def test_a_new_consent_wording_stored_by_another_worker_at_the_same_moment_is_no_error(
+        app, monkeypatch):
+    """Two web workers that both see the wording missing both insert it; the second
+    insert must not turn the visitor's sign-up into a 500."""
+    assert subscribe(app.test_client()).status_code == 200  # stores the wording
+    app.extensions["owlmail.consent_versions"].clear()  # a worker that has not seen it
+    real_get = db.session.get
+    monkeypatch.setattr(db.session, "get", lambda model, key, **kw: None
+                        if model is ConsentText else real_get(model, key, **kw))
+
+    assert subscribe(app.test_client(), email="bert@example.org").status_code == 200
+    with app.app_context():
+        assert count(app, ConsentText) == 1
+        assert the_subscriber(app, "bert@example.org").status == SubscriberStatus.PENDING

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from flask import current_app, render_template, request
 from flask_babel import get_locale
 from markupsafe import Markup
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from .models import ConsentText
@@ -63,7 +64,11 @@ def current_version() -> str:
     plain = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", str(consent_text()))).strip()
     version = hashlib.sha256(plain.encode()).hexdigest()[:12]
     if db.session.get(ConsentText, version) is None:
-        db.session.add(ConsentText(version=version, text=plain))
+        try:
+            with db.session.begin_nested():  # a savepoint: a clash undoes only this row
+                db.session.add(ConsentText(version=version, text=plain))
+        except IntegrityError:
+            pass  # another web worker stored the same wording a moment ago
     else:
         known[key] = version
     return version
