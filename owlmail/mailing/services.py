@@ -1,10 +1,12 @@
 """Draining the outbox: send what is due, retry with back-off, never lose a mail."""
 
 import logging
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..extensions import db
 from ..timeutil import utcnow
@@ -22,65 +24,104 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=BACKOFF[min(attempts, len(BACKOFF)) - 1])
 
 
-def claim_due(limit: int) -> list[OutboxMail]:
-    """Queued mails whose time has come, locked so a second worker skips them."""
-    query = (
-        select(OutboxMail)
-        .where(OutboxMail.status == OutboxStatus.QUEUED, OutboxMail.next_attempt_at <= utcnow())
-        .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
+class Claimed(NamedTuple):
+    """A mail leased to this worker: what sending and recording its outcome need."""
+
+    id: int
+    envelope_from: str
+    recipients: str
+    message: bytes
+    attempts: int
+    created_at: datetime
+
+
+def claim_due(limit: int) -> list[Claimed]:
+    """Lease queued mails whose time has come to this worker, in a transaction of its own.
+
+    No transaction stays open while SMTP talks: on SQLite it would hold the one write
+    lock for a whole batch and every sign-up would wait for it. A leased mail is not
+    due for anyone else until SEND_LEASE_SECONDS have passed, so the mails of a worker
+    that died are sent by the next one then."""
+    table, now = OutboxMail.__table__, utcnow()
+    conn = db.session.connection()
+    rows = conn.execute(
+        select(table.c.id, table.c.envelope_from, table.c.recipients, table.c.message,
+               table.c.attempts, table.c.created_at)
+        .where(table.c.status == OutboxStatus.QUEUED, table.c.next_attempt_at <= now)
+        .order_by(table.c.next_attempt_at, table.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
-    )
-    return list(db.session.scalars(query))
+    ).all()
+    if rows:
+        lease = timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
+        conn.execute(update(table).where(table.c.id.in_([row.id for row in rows]))
+                     .values(next_attempt_at=now + lease))
+    db.session.commit()
+    return [Claimed(*row) for row in rows]
 
 
 def send_due_mail() -> int:
-    """Send one batch of due mails; commit their new state. Returns how many were sent."""
+    """Send one batch of due mails, committing each mail's outcome as soon as it is known
+    (a worker killed mid-batch sends at most one mail twice). Returns how many were sent."""
     batch = claim_due(current_app.config["OUTBOX_BATCH_SIZE"])
     if not batch:
-        db.session.rollback()
         return 0
-    sent = 0
+    hand_back_at = time.monotonic() + current_app.config["SEND_LEASE_SECONDS"] * 0.8
+    done, sent = 0, 0
     try:
         with open_transport() as transport:
-            for row in batch:
-                sent += _send_one(transport, row)
-    except TemporaryFailure as exc:  # server away or connection lost: the unsent rows wait
-        for row in batch:
-            if row.status == OutboxStatus.QUEUED:
-                _postpone(row, str(exc))
-    db.session.commit()
+            for mail in batch:
+                if time.monotonic() > hand_back_at:  # a slow server: the lease would end
+                    break
+                sent += _send_one(transport, mail)
+                done += 1
+    except TemporaryFailure as exc:  # server away or connection lost: the unsent mails wait
+        for mail in batch[done:]:
+            _postpone(mail, str(exc))
+        return sent
+    _hand_back(batch[done:])
     return sent
 
 
-def _send_one(transport, row: OutboxMail) -> int:
-    if row.status != OutboxStatus.QUEUED:
-        return 0
+def _send_one(transport, mail: Claimed) -> int:
     try:
-        transport.send(row.envelope_from, row.recipients.split(","), row.message, str(row.id))
+        transport.send(mail.envelope_from, mail.recipients.split(","), mail.message,
+                       str(mail.id))
     except PermanentFailure as exc:
-        row.status, row.last_error = OutboxStatus.FAILED, str(exc)
-        row.attempts += 1
-        log.warning("outbox mail %s refused for good: %s", row.id, exc)
+        _record(mail, status=OutboxStatus.FAILED, last_error=str(exc)[:2000])
+        log.warning("outbox mail %s refused for good: %s", mail.id, exc)
         return 0
     except MessageDeferred as exc:
-        _postpone(row, str(exc))
+        _postpone(mail, str(exc))
         return 0
-    row.status, row.sent_at = OutboxStatus.SENT, utcnow()
-    row.attempts += 1
+    _record(mail, status=OutboxStatus.SENT, sent_at=utcnow())
     return 1
 
 
-def _postpone(row: OutboxMail, error: str) -> None:
-    row.attempts += 1
-    row.last_error = error[:2000]
+def _postpone(mail: Claimed, error: str) -> None:
+    attempts = mail.attempts + 1
     max_age = timedelta(hours=current_app.config["OUTBOX_MAX_AGE_HOURS"])
-    if utcnow() - row.created_at > max_age:
-        row.status = OutboxStatus.FAILED
-        log.error("outbox mail %s given up after %s attempts: %s", row.id, row.attempts, error)
+    if utcnow() - mail.created_at > max_age:
+        _record(mail, status=OutboxStatus.FAILED, last_error=error[:2000])
+        log.error("outbox mail %s given up after %s attempts: %s", mail.id, attempts, error)
         return
-    row.next_attempt_at = utcnow() + retry_delay(row.attempts)
-    log.info("outbox mail %s postponed (attempt %s): %s", row.id, row.attempts, error)
+    _record(mail, last_error=error[:2000], next_attempt_at=utcnow() + retry_delay(attempts))
+    log.info("outbox mail %s postponed (attempt %s): %s", mail.id, attempts, error)
+
+
+def _record(mail: Claimed, **values) -> None:
+    """One attempt's outcome, committed at once."""
+    db.session.execute(update(OutboxMail).where(OutboxMail.id == mail.id)
+                       .values(attempts=mail.attempts + 1, **values))
+    db.session.commit()
+
+
+def _hand_back(mails: list[Claimed]) -> None:
+    """Leased mails this worker did not get to: due again now, not when the lease ends."""
+    if mails:
+        db.session.execute(update(OutboxMail).where(OutboxMail.id.in_([m.id for m in mails]))
+                           .values(next_attempt_at=utcnow()))
+        db.session.commit()
 
 
 def drain_outbox(max_batches: int = 20) -> int:

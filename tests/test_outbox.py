@@ -1,0 +1,98 @@
+"""The transactional outbox: no open transaction while SMTP talks, no mail twice after a crash."""
+
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from owlmail.extensions import db
+from owlmail.mailing.models import OutboxMail, OutboxStatus
+from owlmail.mailing.transport import SmtpTransport
+from owlmail.subscriptions.models import Subscriber
+from tests.conftest import FormClient
+from tests.support.db import count, deliver, make_due_now
+
+FORM = {"name": "Anna Müller", "topics": ["bildung"], "consent": "y"}
+
+
+def subscribe(client, email: str):
+    return FormClient(client).submit("/", {**FORM, "email": email}, action="/subscribe")
+
+
+def statuses(app) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(select(OutboxMail.status).order_by(OutboxMail.id)))
+
+
+def test_a_sign_up_while_the_worker_talks_to_the_mail_server_is_not_held_up(
+        smtp_app, smtp, monkeypatch):
+    """On SQLite a transaction left open during sending would hold the only write lock, and
+    this sign-up would wait for the whole batch (or fail with "database is locked")."""
+    subscribe(smtp_app.test_client(), "first@example.org")
+    answers = []
+    real_send = SmtpTransport.send
+
+    def send_and_meanwhile_sign_up(transport, *args):
+        if not answers:  # a visitor of the web process, in its own thread and session
+            visitor = threading.Thread(target=lambda: answers.append(
+                subscribe(smtp_app.test_client(), "meanwhile@example.org")))
+            visitor.start()
+            visitor.join(timeout=30)
+        real_send(transport, *args)
+
+    monkeypatch.setattr(SmtpTransport, "send", send_and_meanwhile_sign_up)
+    deliver(smtp_app)
+
+    assert [answer.status_code for answer in answers] == [200]
+    assert count(smtp_app, Subscriber) == 2
+    assert len(smtp.messages_to("first@example.org")) == 1
+    deliver(smtp_app)  # the next round takes the mail queued meanwhile
+    assert len(smtp.messages_to("meanwhile@example.org")) == 1
+
+
+class WorkerKilled(BaseException):
+    """Stands for the worker process dying (kill -9) in the middle of a batch."""
+
+
+def test_a_worker_that_dies_mid_batch_sends_nothing_twice_after_the_restart(
+        smtp_app, smtp, monkeypatch):
+    client = smtp_app.test_client()
+    for n in range(3):
+        subscribe(client, f"p{n}@example.org")
+    real_send, calls = SmtpTransport.send, []
+
+    def dies_at_the_third_mail(transport, *args):
+        calls.append(args)
+        if len(calls) == 3:
+            raise WorkerKilled
+        real_send(transport, *args)
+
+    monkeypatch.setattr(SmtpTransport, "send", dies_at_the_third_mail)
+    with pytest.raises(WorkerKilled):
+        deliver(smtp_app)
+    assert statuses(smtp_app) == ["sent", "sent", "queued"]  # both outcomes were kept
+    assert deliver(smtp_app) == 0  # the third is leased to the dead worker for a while
+
+    monkeypatch.setattr(SmtpTransport, "send", real_send)
+    make_due_now(smtp_app)  # its lease has run out
+    assert deliver(smtp_app) == 1
+    delivered = sorted(rcpt for mail in smtp.received for rcpt in mail.recipients)
+    assert delivered == ["p0@example.org", "p1@example.org", "p2@example.org"]
+
+
+def test_mails_left_over_near_the_end_of_the_lease_are_handed_back(make_app, smtp,
+                                                                    monkeypatch):
+    """A server so slow that the batch outlasts its lease: the rest is not kept leased
+    (it would wait for nothing) nor sent on (another worker may take it by then)."""
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port, SEND_LEASE_SECONDS=0)
+    client = app.test_client()
+    for n in range(2):
+        subscribe(client, f"slow{n}@example.org")
+
+    assert deliver(app) == 0
+    with app.app_context():
+        rows = db.session.scalars(select(OutboxMail)).all()
+        assert [row.status for row in rows] == [OutboxStatus.QUEUED] * 2
+        assert all(row.attempts == 0 for row in rows)
+    app.config["SEND_LEASE_SECONDS"] = 120
+    assert deliver(app) == 2
