@@ -292,14 +292,16 @@ def _children(pid: int) -> list[int]:
     return [int(child) for child in path.read_text().split()] if path.exists() else []
 
 
-def _redis_pid() -> int | None:
-    for stat in Path("/proc").glob("[0-9]*/comm"):
+def _pids_named(command: str) -> list[int]:
+    """The processes running this command (PostgreSQL's backends, the Redis server)."""
+    pids = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
         try:
-            if stat.read_text().strip() == "redis-server":
-                return int(stat.parent.name)
+            if comm.read_text().strip() == command:
+                pids.append(int(comm.parent.name))
         except OSError:
-            continue
-    return None
+            continue  # ended meanwhile
+    return pids
 
 
 def cpu_seconds(procs: dict[str, subprocess.Popen], database: str) -> dict[str, float]:
@@ -311,21 +313,11 @@ def cpu_seconds(procs: dict[str, subprocess.Popen], database: str) -> dict[str, 
     figures = {name: sum(_process_cpu(p) for p in [proc.pid, *_children(proc.pid)])
                for name, proc in procs.items()}
     if database == "postgres":
-        figures["postgres"] = sum(_process_cpu(int(p.parent.name))
-                                  for p in Path("/proc").glob("[0-9]*/comm")
-                                  if _comm(p) == "postgres")
-    redis = _redis_pid()
-    if redis:
-        figures["redis"] = _process_cpu(redis)
+        figures["postgres"] = sum(_process_cpu(pid) for pid in _pids_named("postgres"))
+    if redis := _pids_named("redis-server"):
+        figures["redis"] = sum(_process_cpu(pid) for pid in redis)
     figures["load generator"] = usage.ru_utime + usage.ru_stime
     return figures
-
-
-def _comm(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return ""
 
 
 def redis_storage() -> str:

@@ -68,9 +68,5 @@ class ScheduleForm(Form):
         validators=[DataRequired(_l("Bitte wählen Sie Datum und Uhrzeit."))])
 
 
-class ActionForm(Form):
-    """A button that changes a campaign's state: the CSRF token and nothing else."""
-
-
 class PublicForm(Form):
     public = BooleanField(_l("Im öffentlichen Archiv zeigen"))

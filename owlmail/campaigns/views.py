@@ -21,10 +21,11 @@ from sqlalchemy import select
 from ..auth.decorators import editor_required
 from ..delivery.progress import campaign_progress
 from ..extensions import db, limiter
+from ..forms import ButtonForm
 from ..subscriptions.models import Topic
 from ..timeutil import BERLIN, berlin, utcnow
 from . import services
-from .forms import ActionForm, CampaignForm, PublicForm, ScheduleForm, TestSendForm, split_addresses
+from .forms import CampaignForm, PublicForm, ScheduleForm, TestSendForm, split_addresses
 from .models import Campaign, CampaignStatus
 from .rendering import (
     TEMPLATES,
@@ -96,7 +97,7 @@ def _page(campaign: Campaign | None, form: CampaignForm, status: int = 200, **fo
         "campaigns/edit.html", campaign=campaign, form=form, editable=editable,
         test_form=forms.get("test_form") or TestSendForm(prefix="test"),
         schedule_form=forms.get("schedule_form") or _schedule_form(campaign),
-        action_form=ActionForm(), public_form=PublicForm(public=bool(campaign and
+        action_form=ButtonForm(), public_form=PublicForm(public=bool(campaign and
                                                                       campaign.public)),
         progress=campaign_progress(campaign) if campaign else None,
         preview_text=preview_text, preview_html=preview_html, preview_error=preview_error,
@@ -259,7 +260,7 @@ def schedule(campaign_id: int):
 def _transition(campaign_id: int, change, message: str):
     """A state change by button: CSRF-checked POST, service, commit, back to the page."""
     campaign = _campaign_or_404(campaign_id)
-    if not ActionForm().validate():
+    if not ButtonForm().validate():
         abort(400)
     try:
         result = change(campaign)
