@@ -13,7 +13,7 @@ from owlmail.extensions import db
 from owlmail.scheduler import EXTENSION_KEY, start_scheduler
 from owlmail.subscriptions.models import Subscriber, SubscriberStatus, Topic
 from owlmail.timeutil import utcnow
-from tests.support.browser import SCREENSHOTS, LiveServer, start_live_server
+from tests.support.browser import SCREENSHOTS, LiveServer, click_settled, start_live_server
 from tests.support.pages import wait_for
 
 pytestmark = pytest.mark.browser
@@ -120,14 +120,14 @@ def test_an_editor_composes_previews_tests_schedules_and_sends(mail_server, page
     assert "Zwölf neue Pilotprojekte" in test_mail.get_body(("plain",)).get_content()
 
     page.get_by_label("Versand am", exact=False).fill("2031-06-03T09:00")
-    page.get_by_role("button", name="Versand planen").click()
+    click_settled(page.get_by_role("button", name="Versand planen"))
     expect(page.get_by_role("status").first).to_contain_text("03.06.2031 um 09:00 Uhr")
     assert stored(mail_server.app).send_at == datetime(2031, 6, 3, 7, 0)  # UTC, summer time
     expect(page.get_by_label("Versand am", exact=False)).to_have_value("2031-06-03T09:00")
     shot(page, "campaign-04-scheduled")
 
     page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Jetzt senden").click()
+    click_settled(page.get_by_role("button", name="Jetzt senden"))
     expect(page.get_by_role("status").first).to_contain_text("Versand beginnt")
 
     mail = wait_for(lambda: smtp.messages_to("leser@example.org"), timeout=20)[0]

@@ -39,6 +39,20 @@ class LiveServer:
         return path
 
 
+def click_settled(locator) -> None:
+    """Scroll to the element, let chromium draw a frame, then click.
+
+    Chromium routes a click that follows a scroll within the same frame by where things
+    were before the scroll. On the campaign page the sticky preview iframe still covered
+    the buttons below it, so a click on "Versand planen" went into the iframe and nothing
+    was submitted (about one run in twenty). A person never clicks that fast.
+    """
+    locator.scroll_into_view_if_needed()
+    locator.page.evaluate(
+        "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    locator.click()
+
+
 def start_live_server(app: Flask):
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
