@@ -18,6 +18,7 @@ from owlmail.models import (
 from owlmail.subscriptions.addresses import address_hash, normalize_address
 from owlmail.subscriptions.consent import Evidence
 from owlmail.subscriptions.services import record
+from tests.conftest import FormClient
 from tests.support.pages import hidden_fields
 
 
@@ -194,6 +195,27 @@ def test_the_detail_page_shows_the_consent_log(editor_client, people):
     assert "192.0.2.7" in page and "Firefox" in page and "abc123" in page and "def456" in page
     assert "Daten löschen" not in page  # editors read only
     assert editor_client.get("/admin/subscribers/999999").status_code == 404
+
+
+def test_the_detail_page_and_the_api_quote_the_exact_consent_wording(app, client,
+                                                                    editor_client):
+    """A version hash alone proves little years later: the page quotes what was shown."""
+    FormClient(client).submit("/", {"email": "anna@example.org", "topics": ["bildung"],
+                                    "consent": "y"}, action="/subscribe")
+    FormClient(client).submit("/?lang=en", {"email": "anna@example.org", "consent": "y"},
+                              action="/subscribe?lang=en")
+    with app.app_context():
+        person = db.session.scalar(select(Subscriber))
+        german, english = [e.consent_text_version for e in person.consent_events]
+        assert german != english
+        detail = services.subscriber_detail(person)
+    page = editor_client.get(f"/admin/subscribers/{person.id}").get_data(as_text=True)
+    assert f'href="#wording-{german}"' in page and f'id="wording-{german}"' in page
+    assert "Meine Einwilligung kann ich jederzeit über den Abmeldelink" in page
+    assert "I can withdraw my consent at any time" in page
+    assert [t["version"] for t in detail["consent_texts"]] == [german, english]
+    assert "jederzeit" in detail["consent_texts"][0]["text"]
+    assert "<a" not in detail["consent_texts"][0]["text"]  # stored as plain text
 
 
 def test_names_with_script_tags_are_shown_as_text(app, editor_client):

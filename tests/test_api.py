@@ -13,6 +13,7 @@ from owlmail.mailing.services import drain_outbox
 from owlmail.subscriptions.addresses import address_hash
 from owlmail.subscriptions.models import (
     ConsentEvent,
+    ConsentText,
     Subscriber,
     SubscriberStatus,
     Suppression,
@@ -373,7 +374,12 @@ def test_bad_subscriber_filters_are_refused(api, query):
 
 def test_one_subscriber_with_the_consent_history(app, api):
     subscriber_id = add_subscriber(app, "anna@example.org")
+    with app.app_context():
+        db.session.add(ConsentText(version="abc", text="Ja, ich möchte den Newsletter."))
+        db.session.commit()
     data = api.get(f"/subscribers/{subscriber_id}").json
+    assert data["consent_texts"] == [{"version": "abc", "text": "Ja, ich möchte den Newsletter.",
+                                      "first_shown_at": data["consent_texts"][0]["first_shown_at"]}]
     assert data["email"] == "anna@example.org"
     assert data["consent_history"][0]["action"] == "requested"
     assert data["consent_history"][0]["ip"] == "192.0.2.1"

@@ -24,6 +24,7 @@ from ..mailing.models import OutboxMail, OutboxStatus
 from ..subscriptions.addresses import address_hash, ascii_address
 from ..subscriptions.models import (
     ConsentEvent,
+    ConsentText,
     Subscriber,
     SubscriberStatus,
     Suppression,
@@ -169,8 +170,20 @@ def consent_event_data(event: ConsentEvent) -> dict:
     }
 
 
+def consent_wordings(subscriber: Subscriber) -> list[ConsentText]:
+    """The exact consent texts this person was shown, in the order they first saw them."""
+    versions = list(dict.fromkeys(
+        e.consent_text_version for e in subscriber.consent_events if e.consent_text_version))
+    if not versions:
+        return []
+    stored = {text.version: text for text in db.session.scalars(
+        select(ConsentText).where(ConsentText.version.in_(versions)))}
+    return [stored[version] for version in versions if version in stored]
+
+
 def subscriber_detail(subscriber: Subscriber) -> dict:
-    """A subscriber with dates and the whole consent history, oldest step first."""
+    """A subscriber with dates, the whole consent history (oldest step first) and the
+    wording of every consent text that history names."""
     return {
         **subscriber_summary(subscriber),
         "source": subscriber.source,
@@ -178,6 +191,9 @@ def subscriber_detail(subscriber: Subscriber) -> dict:
         "confirmed_at": iso(subscriber.confirmed_at),
         "unsubscribed_at": iso(subscriber.unsubscribed_at),
         "consent_history": [consent_event_data(e) for e in subscriber.consent_events],
+        "consent_texts": [{"version": t.version, "text": t.text,
+                           "first_shown_at": iso(t.first_shown_at)}
+                          for t in consent_wordings(subscriber)],
     }
 
 

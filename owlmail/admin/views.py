@@ -122,8 +122,9 @@ def subscribers():
 @bp.get("/subscribers/<int:subscriber_id>")
 @editor_required
 def subscriber(subscriber_id: int):
-    return render_template("admin/subscriber.html",
-                           subscriber=services.get_subscriber(subscriber_id))
+    person = services.get_subscriber(subscriber_id)
+    return render_template("admin/subscriber.html", subscriber=person,
+                           wordings=services.consent_wordings(person))
 
 
 @bp.route("/subscribers/<int:subscriber_id>/erase", methods=["GET", "POST"])

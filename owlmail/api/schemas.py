@@ -200,9 +200,18 @@ class ConsentEventSchema(ma.Schema):
     detail = fields.String()
 
 
+class ConsentTextSchema(ma.Schema):
+    version = fields.String(required=True)
+    text = fields.String(required=True)
+    first_shown_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+
+
 class SubscriberDetailSchema(SubscriberSchema):
     source = fields.String()
     created_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     confirmed_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     unsubscribed_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     consent_history = fields.List(fields.Nested(ConsentEventSchema), required=True)
+    consent_texts = fields.List(fields.Nested(ConsentTextSchema), required=True,
+                                metadata={"description": "the exact wording of each "
+                                          "consent_text_version in the history"})
