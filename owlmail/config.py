@@ -71,7 +71,7 @@ class Defaults:
     OPERATOR_ADDRESS = "Turnerstraße 5–9, 33602 Bielefeld"
     OPERATOR_EMAIL = "info@owl-morgen.de"
     OPERATOR_PHONE = "+49 521 96733-0"
-    OPERATOR_REPRESENTATIVE = "die Geschäftsführung"
+    OPERATOR_REPRESENTATIVE = None  # a name; None: "die Geschäftsführung", translated
     OPERATOR_REGISTER = "Amtsgericht Bielefeld"
     PRIVACY_CONTACT = "datenschutz@owl-morgen.de"
 

@@ -167,6 +167,18 @@ def test_english_legal_pages_say_the_german_version_is_binding(client, path):
     assert "verbindlich" not in german
 
 
+def test_the_imprint_names_the_representative_in_the_reader_s_language(make_app):
+    """Without a configured name the imprint says "the management" in each language;
+    a configured name is shown as written."""
+    app = make_app()
+    assert "Vertreten durch die Geschäftsführung" in app.test_client().get("/impressum").text
+    english = english_client(app).get("/impressum").text
+    assert "Represented by the management" in english and "Geschäftsführung" not in english
+    named = make_app(OPERATOR_REPRESENTATIVE="Erika Musterfrau (Geschäftsführerin)")
+    assert "Represented by Erika Musterfrau (Geschäftsführerin)" in \
+        english_client(named).get("/impressum").text
+
+
 def test_the_english_privacy_page_keeps_the_configured_figures(make_app):
     app = make_app(PENDING_PURGE_DAYS=21, CONTACT_RETENTION_DAYS=90)
     page = english_client(app).get("/datenschutz").text
