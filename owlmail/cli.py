@@ -1,4 +1,5 @@
-"""Command-line entry points: `flask --app owlmail worker`, `editor …`, `subscribers …`."""
+"""Command-line entry points: `flask --app owlmail worker`, `bounce`, `editor …`,
+`subscribers …`."""
 
 import logging
 import sys
@@ -24,11 +25,47 @@ def worker_command() -> None:
         sys.exit(1)
 
 
+# A bounce quotes at most the original mail; anything far larger is not a bounce.
+BOUNCE_MAX_BYTES = 10 * 1024 * 1024
+EX_TEMPFAIL = 75  # sysexits.h: the mail server keeps the mail and tries again
+
+
+@click.command("bounce")
+@click.argument("recipient", required=False)
+@with_appcontext
+def bounce_command(recipient: str | None) -> None:
+    """Read one bounce or complaint from stdin, as the mail server pipes it.
+
+    RECIPIENT is the envelope recipient (Postfix: ${recipient}); without it the
+    X-Original-To/Delivered-To/To headers are read. Exit 0 when the mail was handled or
+    is not ours, 75 (try again) when the database could not be written.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .delivery.bounces import handle
+    from .extensions import db
+
+    raw = sys.stdin.buffer.read(BOUNCE_MAX_BYTES + 1)
+    if len(raw) > BOUNCE_MAX_BYTES:
+        click.echo("owlmail bounce: ignored, larger than 10 MB", err=True)
+        return
+    try:
+        outcome = handle(raw, recipient)
+        db.session.commit()
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        click.echo(f"owlmail bounce: database error, try again later: {exc}", err=True)
+        sys.exit(EX_TEMPFAIL)
+    click.echo(f"owlmail bounce: {outcome.kind}: {outcome.reason}"
+               + (f" (delivery {outcome.delivery_id})" if outcome.delivery_id else ""), err=True)
+
+
 def register_commands(app: Flask) -> None:
     """Attach every command group to the app's CLI."""
     from .auth.cli import editor_group
     from .subscriptions.cli import subscribers_group
 
     app.cli.add_command(worker_command)
+    app.cli.add_command(bounce_command)
     app.cli.add_command(editor_group)
     app.cli.add_command(subscribers_group)

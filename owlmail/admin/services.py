@@ -31,6 +31,7 @@ from ..subscriptions.models import (
     Topic,
     subscriber_topics,
 )
+from ..subscriptions.services import suppress_address
 from ..timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -199,13 +200,6 @@ def subscriber_detail(subscriber: Subscriber) -> dict:
 
 # --- erasing ---------------------------------------------------------------
 
-def suppress(email_key: str, reason: str) -> None:
-    """Keep the address's hash so no import or sign-up list re-adds it unasked."""
-    digest = address_hash(email_key)
-    if db.session.scalar(select(Suppression.id).where(Suppression.email_hash == digest)) is None:
-        db.session.add(Suppression(email_hash=digest, reason=reason))
-
-
 def is_suppressed(email_key: str) -> bool:
     """True when the address was erased (or suppressed for another reason)."""
     digest = address_hash(email_key)
@@ -219,7 +213,7 @@ def erase_subscriber(subscriber: Subscriber, *, by: Editor | None = None) -> Non
     Deliveries keep their counts with subscriber_id set NULL (foreign key ON DELETE
     SET NULL); mails still waiting in the outbox for this address are dropped.
     """
-    suppress(subscriber.email_key, "erased")
+    suppress_address(subscriber.email_key, "erased")
     _drop_queued_mail(subscriber)
     subscriber_id = subscriber.id
     db.session.delete(subscriber)

@@ -26,7 +26,7 @@ from ..mailing.message import build_message, queue_mail, render_mail
 from ..subscriptions.addresses import address_hash
 from ..subscriptions.consent import Evidence
 from ..subscriptions.models import Subscriber, SubscriberStatus, Suppression, subscriber_topics
-from ..subscriptions.services import record
+from ..subscriptions.services import record, suppress_address
 from ..timeutil import utcnow
 from .models import Delivery, DeliveryStatus
 
@@ -359,9 +359,7 @@ def is_hard_bounce(code: int, text: str) -> bool:
 
 def suppress_bounced(recipient: Recipient, code: int, text: str) -> None:
     """Hard bounce: keep the address off every list and mark the subscriber bounced."""
-    digest = address_hash(recipient.email_key)
-    if db.session.scalar(select(Suppression.id).where(Suppression.email_hash == digest)) is None:
-        db.session.add(Suppression(email_hash=digest, reason="hard_bounce"))
+    suppress_address(recipient.email_key, "hard_bounce")
     subscriber = db.session.get(Subscriber, recipient.subscriber_id)
     if subscriber is not None and subscriber.status != SubscriberStatus.BOUNCED:
         subscriber.status = SubscriberStatus.BOUNCED

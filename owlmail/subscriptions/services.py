@@ -292,6 +292,15 @@ def unsubscribe(subscriber: Subscriber, evidence: Evidence, method: str) -> bool
     return True
 
 
+def suppress_address(email_key: str, reason: str) -> None:
+    """Keep the address's hash so no import or sign-up list re-adds it unasked
+    (reason: erased, hard_bounce, complaint; the first reason stays)."""
+    digest = address_hash(email_key)
+    if db.session.scalar(select(Suppression.id).where(Suppression.email_hash == digest)) is None:
+        db.session.add(Suppression(email_hash=digest, reason=reason))
+        db.session.flush()
+
+
 def update_preferences(
     subscriber: Subscriber, name: str | None, topic_slugs: list[str], evidence: Evidence
 ) -> None:
