@@ -213,3 +213,22 @@ def test_a_bounce_for_an_erased_subscriber_is_ignored(sent):
         db.session.commit()
     result = pipe(app, dsn(verps[rcpt], rcpt), verps[rcpt])
     assert result.exit_code == 0 and "gone" in result.stderr
+
+
+def test_when_the_database_cannot_be_written_the_mail_server_is_asked_to_retry(sent,
+                                                                              monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    app, verps = sent
+    rcpt = "leser1@example.org"
+
+    def locked():
+        raise OperationalError("COMMIT", {}, Exception("database is locked"))
+
+    with app.app_context():
+        monkeypatch.setattr(db.session, "commit", locked)
+        result = pipe(app, dsn(verps[rcpt], rcpt), verps[rcpt])
+        monkeypatch.undo()
+    assert result.exit_code == 75  # EX_TEMPFAIL: Postfix keeps the mail and tries again
+    assert "try again" in result.stderr
+    assert person(app, rcpt).status == SubscriberStatus.CONFIRMED  # rolled back
