@@ -17,6 +17,7 @@ The signature decides whose mail it was, so a forged bounce cannot remove anybod
 
 import email
 import email.policy
+import email.utils
 import logging
 from dataclasses import dataclass
 from email.message import Message
@@ -62,7 +63,7 @@ def _delivery_id(message: Message, envelope_recipient: str | None) -> int | None
 def is_complaint(message: Message) -> bool:
     """An ARF feedback report (multipart/report; report-type=feedback-report)."""
     return (message.get_content_type() == "multipart/report"
-            and message.get_param("report-type", "").lower() == "feedback-report")
+            and str(message.get_param("report-type", "")).lower() == "feedback-report")
 
 
 def _status_line(message: Message) -> str:
