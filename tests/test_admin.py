@@ -17,7 +17,7 @@ from owlmail.models import (
 )
 from owlmail.subscriptions.addresses import address_hash, normalize_address
 from owlmail.subscriptions.consent import Evidence
-from owlmail.subscriptions.services import record
+from owlmail.subscriptions.services import is_suppressed, record
 from tests.conftest import FormClient
 from tests.support.pages import hidden_fields
 
@@ -127,7 +127,7 @@ def test_erase_removes_personal_data_and_keeps_a_hashed_suppression(app, people)
         suppression = db.session.scalar(select(Suppression))
         assert suppression.email_hash == address_hash("bb@beispiel.de")
         assert suppression.reason == "erased"
-        assert services.is_suppressed("bb@beispiel.de")
+        assert is_suppressed("bb@beispiel.de")
 
 
 def test_get_subscriber_that_is_gone_is_404(app):
@@ -240,7 +240,7 @@ def test_an_admin_erases_after_confirming(app, admin_client, people):
     assert "Die Person wurde gelöscht" in done.get_data(as_text=True)
     assert "bb@beispiel.de" not in done.get_data(as_text=True)
     with app.app_context():
-        assert services.is_suppressed("bb@beispiel.de")
+        assert is_suppressed("bb@beispiel.de")
         assert db.session.get(Subscriber, people["b"]) is None
 
 

@@ -8,10 +8,10 @@ piped into `flask --app owlmail bounce <recipient>` as Postfix's pipe transport 
 import pytest
 from sqlalchemy import select
 
-from owlmail.admin.services import is_suppressed
 from owlmail.delivery.engine import run_due_campaigns
 from owlmail.extensions import db
 from owlmail.subscriptions.models import ConsentEvent, Subscriber, SubscriberStatus, Suppression
+from owlmail.subscriptions.services import is_suppressed
 from tests.support.campaigns import add_campaign, add_subscribers
 
 DSN = """\

@@ -21,13 +21,12 @@ from sqlalchemy import case, delete, func, select
 from ..auth.models import Editor
 from ..extensions import db
 from ..mailing.models import OutboxMail, OutboxStatus
-from ..subscriptions.addresses import address_hash, ascii_address
+from ..subscriptions.addresses import ascii_address
 from ..subscriptions.models import (
     ConsentEvent,
     ConsentText,
     Subscriber,
     SubscriberStatus,
-    Suppression,
     Topic,
     subscriber_topics,
 )
@@ -199,13 +198,6 @@ def subscriber_detail(subscriber: Subscriber) -> dict:
 
 
 # --- erasing ---------------------------------------------------------------
-
-def is_suppressed(email_key: str) -> bool:
-    """True when the address was erased (or suppressed for another reason)."""
-    digest = address_hash(email_key)
-    return db.session.scalar(
-        select(Suppression.id).where(Suppression.email_hash == digest)) is not None
-
 
 def erase_subscriber(subscriber: Subscriber, *, by: Editor | None = None) -> None:
     """GDPR erasure: row and consent history deleted, only a hashed suppression kept.

@@ -26,9 +26,10 @@ from flufl.bounce import all_failures
 
 from ..extensions import db
 from ..subscriptions.consent import Evidence
-from ..subscriptions.models import Subscriber, SubscriberStatus
-from ..subscriptions.services import record, suppress_address, unsubscribe
+from ..subscriptions.models import Subscriber
+from ..subscriptions.services import suppress_address, unsubscribe
 from .models import Delivery
+from .services import mark_bounced
 from .verp import parse_verp
 
 log = logging.getLogger(__name__)
@@ -88,11 +89,8 @@ def handle(raw: bytes, envelope_recipient: str | None = None) -> Outcome:
                   if delivery is not None and delivery.subscriber_id is not None else None)
     if subscriber is None:
         return Outcome("ignored", "the delivery or its subscriber is gone", delivery_id)
-    evidence = Evidence.none("bounce")
-    detail = {"campaign": delivery.campaign_id}
-
     if is_complaint(message):
-        unsubscribe(subscriber, evidence, "complaint")
+        unsubscribe(subscriber, Evidence.none("bounce"), "complaint")
         suppress_address(subscriber.email_key, "complaint")
         return Outcome("complaint", "feedback report: unsubscribed and suppressed", delivery_id)
 
@@ -102,11 +100,9 @@ def handle(raw: bytes, envelope_recipient: str | None = None) -> Outcome:
         log.exception("bounce detectors failed on the mail for delivery %s", delivery_id)
         return Outcome("ignored", "the bounce detectors could not read this mail", delivery_id)
     if permanent:
-        suppress_address(subscriber.email_key, "hard_bounce")
-        if subscriber.status != SubscriberStatus.BOUNCED:
-            subscriber.status = SubscriberStatus.BOUNCED
-            record(subscriber, "bounced", evidence,
-                   detail={**detail, "dsn": _status_line(message) or "permanent failure"})
+        mark_bounced(subscriber, subscriber.email_key, "bounce",
+                     {"campaign": delivery.campaign_id,
+                      "dsn": _status_line(message) or "permanent failure"})
         return Outcome("bounced", "permanent failure: subscriber marked bounced", delivery_id)
     if temporary:
         return Outcome("temporary", "temporary failure: nothing changed", delivery_id)

@@ -358,13 +358,19 @@ def is_hard_bounce(code: int, text: str) -> bool:
 
 
 def suppress_bounced(recipient: Recipient, code: int, text: str) -> None:
-    """Hard bounce: keep the address off every list and mark the subscriber bounced."""
-    suppress_address(recipient.email_key, "hard_bounce")
-    subscriber = db.session.get(Subscriber, recipient.subscriber_id)
+    """Hard bounce in the SMTP dialogue: see mark_bounced."""
+    mark_bounced(db.session.get(Subscriber, recipient.subscriber_id), recipient.email_key,
+                 "delivery", {"smtp": f"{code} {text}"[:300]})
+
+
+def mark_bounced(subscriber: Subscriber | None, email_key: str, source: str,
+                 detail: dict) -> None:
+    """A mailbox that will never take mail: keep the address off every list and mark the
+    subscriber bounced, once, in the consent log (source: delivery or bounce)."""
+    suppress_address(email_key, "hard_bounce")
     if subscriber is not None and subscriber.status != SubscriberStatus.BOUNCED:
         subscriber.status = SubscriberStatus.BOUNCED
-        record(subscriber, "bounced", Evidence.none("delivery"),
-               detail={"smtp": f"{code} {text}"[:300]})
+        record(subscriber, "bounced", Evidence.none(source), detail=detail)
     db.session.flush()
 
 

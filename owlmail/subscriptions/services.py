@@ -292,12 +292,18 @@ def unsubscribe(subscriber: Subscriber, evidence: Evidence, method: str) -> bool
     return True
 
 
+def is_suppressed(email_key: str) -> bool:
+    """True when the address was erased, bounced for good or complained."""
+    digest = address_hash(email_key)
+    return db.session.scalar(
+        select(Suppression.id).where(Suppression.email_hash == digest)) is not None
+
+
 def suppress_address(email_key: str, reason: str) -> None:
     """Keep the address's hash so no import or sign-up list re-adds it unasked
     (reason: erased, hard_bounce, complaint; the first reason stays)."""
-    digest = address_hash(email_key)
-    if db.session.scalar(select(Suppression.id).where(Suppression.email_hash == digest)) is None:
-        db.session.add(Suppression(email_hash=digest, reason=reason))
+    if not is_suppressed(email_key):
+        db.session.add(Suppression(email_hash=address_hash(email_key), reason=reason))
         db.session.flush()
 
 
