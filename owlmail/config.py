@@ -56,6 +56,8 @@ class Defaults:
     # Campaigns and the delivery engine.
     CAMPAIGN_POLL_SECONDS = 2.0
     CAMPAIGN_BODY_MAX_LENGTH = 100_000  # characters of Markdown
+    CAMPAIGN_RENDER_MAX_SECONDS = 1.0  # CPU seconds; a body that renders slower is refused
+    ARCHIVE_CACHE_SECONDS = 300  # how long browsers and proxies may keep archive pages
     SEND_CONNECTIONS = 4  # persistent SMTP connections in parallel
     SEND_BATCH_SIZE = 200  # deliveries claimed per batch
     SEND_RATE_PER_SECOND = None  # optional relay limits

@@ -1,7 +1,7 @@
 """Imports every model so the metadata (and Alembic) sees the whole schema."""
 
 from .auth.models import ApiToken, Editor, Role
-from .campaigns.models import Campaign, CampaignStatus
+from .campaigns.models import ArchiveCopy, Campaign, CampaignStatus
 from .contact.models import ContactMessage, ContactStatus
 from .delivery.models import Delivery, DeliveryStatus
 from .mailing.models import OutboxMail, OutboxStatus
@@ -15,7 +15,7 @@ from .subscriptions.models import (
 )
 
 __all__ = [
-    "ApiToken", "Campaign", "CampaignStatus", "ConsentEvent", "ConsentText", "ContactMessage",
-    "ContactStatus", "Delivery", "DeliveryStatus", "Editor", "OutboxMail", "OutboxStatus",
-    "Role", "Subscriber", "SubscriberStatus", "Suppression", "Topic",
+    "ApiToken", "ArchiveCopy", "Campaign", "CampaignStatus", "ConsentEvent", "ConsentText",
+    "ContactMessage", "ContactStatus", "Delivery", "DeliveryStatus", "Editor", "OutboxMail",
+    "OutboxStatus", "Role", "Subscriber", "SubscriberStatus", "Suppression", "Topic",
 ]

@@ -8,6 +8,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
+from owlmail.campaigns import archive
 from owlmail.campaigns.models import Campaign, CampaignStatus
 from owlmail.extensions import db
 from owlmail.mailing.services import drain_outbox
@@ -41,9 +42,10 @@ def campaign(app, campaign_id: int) -> Campaign:
 
 
 def mark_sent(app, campaign_id: int, when: datetime | None = None) -> None:
-    """What the delivery engine does when a campaign is done."""
+    """What the delivery engine does to a campaign: its archive copy, then done."""
     with app.app_context():
         row = db.session.get(Campaign, campaign_id)
+        archive.publish(row)
         row.status = CampaignStatus.SENT
         row.send_at = row.finished_at = when or utcnow()
         db.session.commit()

@@ -64,3 +64,20 @@ class Campaign(db.Model):
     def pending_count(self) -> int:
         done = self.sent_count + self.failed_count + self.skipped_count
         return max(self.recipients_count - done, 0)
+
+
+class ArchiveCopy(db.Model):
+    """A campaign as the public archive shows it, rendered once when sending starts.
+
+    Visitors read this row; only publishing or a deliberate re-render writes it.
+    """
+
+    __tablename__ = "campaign_archives"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    html: Mapped[str] = mapped_column(Text)  # the whole mail document, no personal fields
+    text: Mapped[str] = mapped_column(Text)
+    feed_html: Mapped[str] = mapped_column(Text)  # the body alone, for the Atom feed
+    digest: Mapped[str] = mapped_column(String(64))  # sha256 of the three, for ETags
+    rendered_at: Mapped[datetime] = mapped_column(default=utcnow)

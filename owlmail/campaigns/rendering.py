@@ -18,6 +18,7 @@ render() then only picks a variant and joins the literal pieces with the values.
 import re
 import secrets
 import textwrap
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -28,6 +29,7 @@ from urllib.parse import quote
 import css_inline
 import nh3
 from flask import current_app, has_app_context, render_template
+from flask_babel import gettext
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from markdown_it import MarkdownIt
@@ -608,3 +610,67 @@ def archive_fragment(campaign: CampaignContent) -> str:
     landing = current_app.config["BASE_URL"] + "/"
     values = {"name": "", "email": "", "unsubscribe_url": landing, "preferences_url": landing}
     return markdown_to_html(_flatten(_parse(campaign.body or "").body, False, values))
+
+
+# --- bounds on rendering cost, checked when a body is saved or previewed ----------------
+# Rendering is linear for ordinary text, but some Markdown costs seconds (thousands of
+# brackets, tables of thousands of cells) and deep nesting overflows the CSS inliner's
+# stack. A body is measured once, when saved, so nothing slow is stored for later.
+
+RENDER_LIMITS = {"depth": 40, "links": 1000, "cells": 2000, "tags": 1000}
+_HTML_TAG = re.compile(r"<[A-Za-z/!]")
+
+
+def render_shape(body: str) -> dict[str, int]:
+    """Nesting depth, links, table cells and raw HTML tags of a body's Markdown."""
+    shape = dict.fromkeys(RENDER_LIMITS, 0)
+    for token in _markdown().parse(body):
+        shape["depth"] = max(shape["depth"], token.level)
+        shape["cells"] += token.type in ("td_open", "th_open")
+        shape["tags"] += len(_HTML_TAG.findall(token.content)) if token.type == "html_block" \
+            else 0
+        for child in token.children or []:
+            shape["depth"] = max(shape["depth"], token.level + child.level)
+            shape["links"] += child.type == "link_open"
+            shape["tags"] += child.type == "html_inline"
+    return shape
+
+
+def _too_complex(key: str, count: int, limit: int) -> CampaignError:
+    """The refusal (422) naming what there is too much of."""
+    messages = {
+        "depth": gettext("Der Text ist zu tief verschachtelt (%(count)d Ebenen aus Listen, "
+                         "Zitaten und Hervorhebungen, höchstens %(max)d).", count=count,
+                         max=limit),
+        "links": gettext("Der Text enthält %(count)d Links, höchstens %(max)d sind erlaubt.",
+                         count=count, max=limit),
+        "cells": gettext("Die Tabellen im Text haben zusammen %(count)d Zellen, höchstens "
+                         "%(max)d sind erlaubt.", count=count, max=limit),
+        "tags": gettext("Der Text enthält %(count)d HTML-Tags, höchstens %(max)d sind "
+                        "erlaubt.", count=count, max=limit),
+    }
+    return CampaignError(messages[key], 422, "too_complex")
+
+
+def check_render_cost(body: str) -> None:
+    """Refuse (422) a body too deep or too large to render, or that renders too slowly."""
+    shape = render_shape(body)
+    for key, limit in RENDER_LIMITS.items():
+        if shape[key] > limit:
+            raise _too_complex(key, shape[key], limit)
+    _check_render_time(body)
+
+
+def _check_render_time(body: str) -> None:
+    """Render the body as the preview does; refuse it when that took longer than allowed.
+
+    CPU time of this thread, not the clock: a busy machine must not refuse a good body."""
+    limit = current_app.config["CAMPAIGN_RENDER_MAX_SECONDS"]
+    started = time.thread_time()
+    render_preview(Draft(subject="", body=body))
+    seconds = time.thread_time() - started
+    if seconds > limit:
+        raise CampaignError(gettext(
+            "Die Darstellung dieses Textes dauert zu lange (%(seconds).2f s, höchstens "
+            "%(max).2f s). Bitte kürzen Sie ihn oder vereinfachen Sie Tabellen, Links und "
+            "Verschachtelungen.", seconds=seconds, max=limit), 422, "too_complex")

@@ -117,7 +117,8 @@ def clean_template(template: object) -> str:
 
 
 def validate_body(body: object) -> None:
-    """Raise CampaignError (413/422) for an oversized body or a refused expression."""
+    """Raise CampaignError (413/422) for an oversized body, a refused expression, or a
+    body too complex to render within CAMPAIGN_RENDER_MAX_SECONDS."""
     if not isinstance(body, str):
         raise CampaignError.invalid(_("Der Text muss ein Text sein."))
     if "\x00" in body:  # PostgreSQL cannot store it; no editor means to type it
@@ -127,7 +128,8 @@ def validate_body(body: object) -> None:
     if len(body) > limit:
         raise CampaignError(_("Der Text ist zu lang (höchstens %(max)d Zeichen).", max=limit),
                             413, "too_large")
-    from .rendering import validate_body as sandbox_check  # it imports us: import late
+    from .rendering import check_render_cost  # it imports us: import late
+    from .rendering import validate_body as sandbox_check
 
     try:
         sandbox_check(body)
@@ -136,6 +138,7 @@ def validate_body(body: object) -> None:
                             "invalid_body")
     except ValueError as exc:
         raise CampaignError(str(exc), 422, "invalid_body")
+    check_render_cost(body)
 
 
 def resolve_topics(topics: Iterable[Topic | str] | None) -> list[Topic]:

@@ -9,6 +9,7 @@ from flask import (
     current_app,
     flash,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -16,7 +17,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..auth.decorators import editor_required
 from ..delivery.progress import campaign_progress
@@ -24,24 +25,18 @@ from ..extensions import db, limiter
 from ..forms import ButtonForm
 from ..subscriptions.models import Topic
 from ..timeutil import BERLIN, berlin, utcnow
+from . import archive as archive_copies
 from . import services
 from .forms import CampaignForm, PublicForm, ScheduleForm, TestSendForm, split_addresses
-from .models import Campaign, CampaignStatus
-from .rendering import (
-    TEMPLATES,
-    Draft,
-    archive_fragment,
-    render_archive,
-    render_preview,
-    template_for,
-)
+from .models import ArchiveCopy, Campaign, CampaignStatus
+from .rendering import TEMPLATES, Draft, render_preview, template_for
 from .services import CampaignError
 
 bp = Blueprint("campaigns", __name__)
 
 S = CampaignStatus
 EDITABLE = (S.DRAFT, S.SCHEDULED)
-BODY_ERRORS = ("invalid_body", "too_large")
+BODY_ERRORS = ("invalid_body", "too_large", "too_complex")
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -310,6 +305,14 @@ def duplicate(campaign_id: int):
     return _transition(campaign_id, copy, _("Die Kopie ist ein neuer Entwurf."))
 
 
+@bp.post("/admin/campaigns/<int:campaign_id>/rerender")
+@editor_required
+def rerender(campaign_id: int):
+    """The archive copy rendered again on purpose (after the mail layout changed)."""
+    return _transition(campaign_id, archive_copies.rerender,
+                       _("Die Archivkopie wurde neu erstellt."))
+
+
 @bp.post("/admin/campaigns/<int:campaign_id>/public")
 @editor_required
 def set_public(campaign_id: int):
@@ -326,34 +329,57 @@ def set_public(campaign_id: int):
 
 
 # --- public archive --------------------------------------------------------------------
+# Visitors read the stored archive copies (archive.py); nothing is rendered from Markdown
+# here. Anonymous answers may be kept by browsers and proxies and are revalidated by
+# ETag (the page's own hash) or Last-Modified (when the newest copy was rendered).
 
-def _archived():
-    return select(Campaign).where(Campaign.public.is_(True), Campaign.status == S.SENT,
-                                  Campaign.slug.is_not(None))
+def _cached(body: str, last_modified, content_type: str | None = None):
+    """An archive answer with validators; 304 when the visitor's copy is still good."""
+    response = make_response(body)
+    if content_type:
+        response.content_type = content_type
+    if current_user.is_authenticated or "lang" in request.args:
+        response.cache_control.private = True  # an editor's page; or it sets a cookie
+        response.cache_control.no_cache = True
+    else:
+        response.cache_control.public = True
+        response.cache_control.max_age = current_app.config["ARCHIVE_CACHE_SECONDS"]
+    response.vary.add("Cookie")  # the language is chosen by cookie
+    response.last_modified = last_modified
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+def _newest_copy():
+    """When the newest archive copy was rendered (the time of an empty archive: now)."""
+    newest = db.session.scalar(archive_copies.published(func.max(ArchiveCopy.rendered_at)))
+    return newest or utcnow()
 
 
 @bp.get("/archive")
 def archive():
-    campaigns = db.session.scalars(_archived().order_by(
+    campaigns = db.session.scalars(archive_copies.published(Campaign).order_by(
         Campaign.finished_at.desc(), Campaign.id.desc())).all()
-    return render_template("campaigns/archive.html", campaigns=campaigns)
+    return _cached(render_template("campaigns/archive.html", campaigns=campaigns),
+                   _newest_copy())
 
 
 @bp.get("/archive/<slug>")
 def archived(slug: str):
-    campaign = db.session.scalar(_archived().where(Campaign.slug == slug)) or abort(404)
-    _, html = render_archive(campaign)
+    row = db.session.execute(archive_copies.published().where(Campaign.slug == slug)).first()
+    campaign, copy = row or abort(404)
     # Links in the framed mail open outside the frame.
-    html = html.replace("<head>", '<head><base target="_blank">', 1)
-    return render_template("campaigns/archived.html", campaign=campaign, html=html)
+    html = copy.html.replace("<head>", '<head><base target="_blank">', 1)
+    return _cached(render_template("campaigns/archived.html", campaign=campaign, html=html),
+                   copy.rendered_at)
 
 
 @bp.get("/archive/feed.xml")
 def feed():
     """Atom feed of the archive, newest first."""
-    campaigns = db.session.scalars(_archived().order_by(
+    rows = db.session.execute(archive_copies.published().order_by(
         Campaign.finished_at.desc(), Campaign.id.desc()).limit(30)).all()
-    entries = [(c, archive_fragment(c)) for c in campaigns]
+    entries = [(campaign, copy.feed_html) for campaign, copy in rows]
     body = render_template("campaigns/feed.xml", entries=entries, now=utcnow(),
                            base=current_app.config["BASE_URL"])
-    return body, 200, {"Content-Type": "application/atom+xml; charset=utf-8"}
+    return _cached(body, _newest_copy(), "application/atom+xml; charset=utf-8")

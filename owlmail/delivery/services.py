@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, exists, func, literal, or_, select, text, update
 
 from ..auth.models import Editor
+from ..campaigns import archive
 from ..campaigns.models import Campaign, CampaignStatus, campaign_topics
 from ..extensions import db
 from ..mailing.message import build_message, queue_mail, render_mail
@@ -92,6 +93,7 @@ def start_due_campaign() -> Campaign | None:
     campaign.status = CampaignStatus.SENDING
     campaign.started_at = campaign.started_at or utcnow()
     campaign.recipients_count = fix_audience(campaign)
+    archive.publish(campaign)  # the archive copy exists before the first mail goes out
     log.info("campaign %s started: %s recipients", campaign.id, campaign.recipients_count)
     return campaign
 
