@@ -16,6 +16,7 @@ import hashlib
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, select
+from sqlalchemy.orm import lazyload
 
 from ..extensions import db
 from ..timeutil import utcnow
@@ -68,7 +69,11 @@ def rerender_all() -> int:
 
 def published(*columns) -> Select:
     """Sent public campaigns that have a copy: (Campaign, ArchiveCopy) rows by default."""
-    return (select(*(columns or (Campaign, ArchiveCopy))).select_from(Campaign)
-            .join(ArchiveCopy, ArchiveCopy.campaign_id == Campaign.id)
-            .where(Campaign.public.is_(True), Campaign.status == S.SENT,
-                   Campaign.slug.is_not(None)))
+    columns = columns or (Campaign, ArchiveCopy)
+    query = (select(*columns).select_from(Campaign)
+             .join(ArchiveCopy, ArchiveCopy.campaign_id == Campaign.id)
+             .where(Campaign.public.is_(True), Campaign.status == S.SENT,
+                    Campaign.slug.is_not(None)))
+    if any(column is Campaign for column in columns):
+        query = query.options(lazyload(Campaign.topics))  # the copy has them: no 2nd query
+    return query
