@@ -149,6 +149,12 @@ def test_an_editor_composes_previews_tests_schedules_and_sends(mail_server, page
     expect(page.locator(".campaign-progress")).to_contain_text("1 von 1 versendet")
     expect(page.locator("#subject")).to_be_disabled()
     shot(page, "campaign-05b-sent")
+    click_settled(page.get_by_role("button", name="Archivkopie neu erstellen"))
+    expect(page.get_by_role("status").first).to_contain_text("Archivkopie wurde neu erstellt")
+    page.goto(page.url + "?lang=en")
+    expect(page.get_by_role("button", name="Render archive copy again")).to_be_visible()
+    shot(page, "campaign-05c-sent-en")
+    page.goto(page.url.split("?")[0] + "?lang=de")
 
     page.goto(mail_server.url + "/archive")
     page.get_by_role("link", name="Digitalgipfel OWL: die Ergebnisse").click()
@@ -157,6 +163,10 @@ def test_an_editor_composes_previews_tests_schedules_and_sends(mail_server, page
     expect(page.frame_locator("#archive-frame").locator("body")).not_to_contain_text(
         "Lea Leserin")
     shot(page, "campaign-06-archive")
+    page.goto(page.url + "?lang=en")
+    expect(page.frame_locator("#archive-frame").locator("body")).to_contain_text(
+        "Zwölf neue Pilotprojekte")
+    shot(page, "campaign-06b-archive-en")
 
 
 def test_the_editor_is_usable_on_a_phone(mail_server, _browser):
