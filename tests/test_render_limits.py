@@ -69,3 +69,11 @@ def test_an_ordinary_long_newsletter_is_accepted(api):  # noqa: F811
                "gesetzten** Worten, wie ihn ein Newsletter hat.\n\n- eins\n- zwei\n\n")
     response = api.post("/campaigns", json={**DRAFT, "body": section * 150})
     assert response.status_code == 201, response.text
+
+
+def test_an_english_speaking_editor_reads_why_in_english(editor_client):
+    editor_client.set_cookie("lang", "en")
+    response = post_form(editor_client, "/admin/campaigns/new", "/admin/campaigns/new",
+                         {"subject": "Too much", "body": NESTED, "template": "standard"})
+    assert response.status_code == 422
+    assert "The text is nested too deeply (301 levels" in response.text
