@@ -23,6 +23,7 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     configure_settings(app, test_config)
     configure_extensions(app)
     configure_templates(app)
+    configure_inputs(app)
     configure_blueprints(app)
     configure_errors(app)
     configure_cli(app)
@@ -102,6 +103,13 @@ def _template_gettext(translations) -> dict:
 
     return {"gettext": _make_new_gettext(translations.ugettext),
             "ngettext": _make_new_ngettext(translations.ungettext)}
+
+
+def configure_inputs(app: Flask) -> None:
+    """Refuse input the database cannot store (before any route is added)."""
+    from .inputs import configure_inputs as configure
+
+    configure(app)
 
 
 def configure_blueprints(app: Flask) -> None:
