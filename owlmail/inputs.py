@@ -64,11 +64,14 @@ def _keys_and_values(multidict) -> Iterable[str]:
 
 
 def _json_is_storable() -> bool:
-    """A JSON body holds no unstorable text and no integer beyond 32 bits (no recursion:
-    a deeply nested body must not exhaust the stack)."""
+    """A JSON body parses, and holds no unstorable text and no integer beyond 32 bits
+    (walked without recursion: a deeply nested body must not exhaust the stack)."""
     if not request.is_json:
         return True
-    pending = [request.get_json(silent=True)]
+    try:
+        pending = [request.get_json(silent=True)]
+    except RecursionError:  # json.loads itself recurses: "[[[[…" a hundred thousand deep
+        return False
     while pending:
         value = pending.pop()
         if isinstance(value, dict):

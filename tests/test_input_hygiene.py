@@ -92,6 +92,12 @@ def test_a_json_body_with_a_lone_surrogate_is_named_in_german(api):
     assert "Nullbyte" in response.json["error"]["message"]
 
 
+def test_a_json_body_nested_too_deep_to_parse_is_a_400_not_a_500(api):
+    response = api.post("/campaigns", data="[" * 100_000, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "invalid_input"
+
+
 def test_a_form_field_with_a_nul_byte_gets_the_german_page(browser_form):
     response = browser_form.submit("/contact", {"name": "a\x00", "email": "x@example.org"})
     assert response.status_code == 400
