@@ -46,7 +46,8 @@ def refuse_unstorable_input():
 
 
 def _has_unstorable_text() -> bool:
-    """Any NUL or lone surrogate in the path's parts, the query, the form or a header."""
+    """Any NUL or lone surrogate in the path's parts, the query, the form (names of
+    uploaded files included) or a header."""
     texts: list[Iterable[str]] = [
         (str(value) for value in (request.view_args or {}).values()),
         _keys_and_values(request.args),
@@ -54,6 +55,7 @@ def _has_unstorable_text() -> bool:
     ]
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         texts.append(_keys_and_values(request.form))
+        texts.append(upload.filename or "" for upload in request.files.values())
     return any(UNSTORABLE.search(text) for group in texts for text in group)
 
 

@@ -16,11 +16,11 @@ POLICY = {
     "frame-ancestors": "'none'",
 }
 # A mail's HTML is shown in a sandboxed srcdoc iframe (campaign editor preview, archive
-# copy, dev outbox).
-# Such a document inherits the page's policy, and a policy of its own could only tighten
-# it; the mail needs its <style> block (media queries) and the CSS inlined into style
-# attributes, and editors link images from other sites. So these answers, and only these,
-# allow inline styles and https images. Scripts stay 'self': the frames run none anyway.
+# copy, dev outbox). Such a document inherits the page's policy, and a policy of its own
+# could only tighten it; the mail needs its <style> block (media queries) and the CSS
+# inlined into style attributes, and editors link images from other sites. So these
+# answers, and only these, allow inline styles and https images. Scripts stay 'self':
+# the frames are sandboxed without allow-scripts, and the page's own scripts are files.
 MAIL_FRAME_POLICY = {**POLICY, "style-src": "'self' 'unsafe-inline'",
                      "img-src": "'self' data: https:"}
 # A token in the URL (confirm, unsubscribe, preferences, password reset, click link) is

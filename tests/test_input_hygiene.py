@@ -102,3 +102,11 @@ def test_a_form_field_with_a_nul_byte_gets_the_german_page(browser_form):
     response = browser_form.submit("/contact", {"name": "a\x00", "email": "x@example.org"})
     assert response.status_code == 400
     assert "Zeichen oder Zahlen" in response.text
+
+
+def test_an_uploaded_file_named_with_a_nul_byte_is_refused(staff):
+    from tests.test_import_export import upload
+
+    answer = upload(staff, b"email\nanna@example.org\n", filename="liste\x00.csv")
+    assert answer.status_code == 400
+    assert "Zeichen oder Zahlen" in answer.text
