@@ -37,12 +37,19 @@ def configure_inputs(app: Flask) -> None:
 
 
 def refuse_unstorable_input():
-    """400 when a path part, query, form field, header or JSON value cannot be stored."""
-    if _has_unstorable_text() or not _json_is_storable():
-        return error_response(400, _(
-            "Die Anfrage enthält Zeichen oder Zahlen, die wir nicht verarbeiten können "
-            "(zum Beispiel ein Nullbyte). Bitte prüfen Sie Ihre Eingabe."), "invalid_input")
+    """400 when a path part, query, form field or header cannot be stored; 422 for a
+    JSON value (the API's status for a body it cannot take, as for its other checks)."""
+    if _has_unstorable_text():
+        return _refusal(400)
+    if not _json_is_storable():
+        return _refusal(422)
     return None
+
+
+def _refusal(status: int):
+    return error_response(status, _(
+        "Die Anfrage enthält Zeichen oder Zahlen, die wir nicht verarbeiten können "
+        "(zum Beispiel ein Nullbyte). Bitte prüfen Sie Ihre Eingabe."), "invalid_input")
 
 
 def _has_unstorable_text() -> bool:

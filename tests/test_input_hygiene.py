@@ -87,14 +87,14 @@ def test_the_api_refuses_unstorable_input_with_a_json_4xx(api, call):
 def test_a_json_body_with_a_lone_surrogate_is_named_in_german(api):
     response = api.post("/campaigns", data='{"subject": "\\ud800", "body": "x", "topics": []}',
                         content_type="application/json")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json["error"]["code"] == "invalid_input"
     assert "Nullbyte" in response.json["error"]["message"]
 
 
-def test_a_json_body_nested_too_deep_to_parse_is_a_400_not_a_500(api):
+def test_a_json_body_nested_too_deep_to_parse_is_a_422_not_a_500(api):
     response = api.post("/campaigns", data="[" * 100_000, content_type="application/json")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json["error"]["code"] == "invalid_input"
 
 
