@@ -62,13 +62,16 @@ def test_the_archive_copy_is_shown_and_sized_under_the_policy(mail_server, page,
     mail_server.shot(page, f"csp-02-archive-{lang}")
 
 
-@pytest.mark.parametrize("path", ["/", "/contact", "/archive", "/impressum", "/datenschutz"])
+@pytest.mark.parametrize("path", ["/", "/contact?lang=en", "/archive", "/impressum",
+                                  "/datenschutz?lang=en"])
 def test_the_public_pages_show_without_refusals(mail_server, page, path):  # noqa: F811
     page.goto(mail_server.url + path)
     expect(page.locator("main")).to_be_visible()
     # The stylesheet applied: the header is not the browser's default transparent.
     header_bg = page.locator(".site-header").evaluate("e => getComputedStyle(e).backgroundColor")
     assert header_bg != "rgba(0, 0, 0, 0)"
+    name = path.strip("/").replace("?lang=", "-") or "index"
+    mail_server.shot(page, f"csp-03-public-{name}")
 
 
 def test_the_refusal_watch_sees_an_inline_style(mail_server, _browser):  # noqa: F811
