@@ -23,6 +23,8 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     configure_settings(app, test_config)
     configure_extensions(app)
     configure_templates(app)
+    configure_security(app)
+    configure_inputs(app)
     configure_blueprints(app)
     configure_errors(app)
     configure_cli(app)
@@ -90,7 +92,8 @@ def configure_templates(app: Flask) -> None:
     def remember_language(response):
         chosen = request.args.get("lang")
         if chosen in app.config["LANGUAGES"]:
-            response.set_cookie("lang", chosen, max_age=365 * 86400, samesite="Lax")
+            response.set_cookie("lang", chosen, max_age=365 * 86400, samesite="Lax",
+                                secure=app.config["SESSION_COOKIE_SECURE"])
         return response
 
 
@@ -102,6 +105,20 @@ def _template_gettext(translations) -> dict:
 
     return {"gettext": _make_new_gettext(translations.ugettext),
             "ngettext": _make_new_ngettext(translations.ungettext)}
+
+
+def configure_security(app: Flask) -> None:
+    """The visitor behind the proxies, secure cookies, security headers on every answer."""
+    from .security import configure_security as configure
+
+    configure(app)
+
+
+def configure_inputs(app: Flask) -> None:
+    """Refuse input the database cannot store (before any route is added)."""
+    from .inputs import configure_inputs as configure
+
+    configure(app)
 
 
 def configure_blueprints(app: Flask) -> None:

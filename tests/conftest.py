@@ -189,4 +189,4 @@ def browser_form(client):
     return FormClient(client)
 
 
-from tests.support.browser import _browser, live_server, page  # noqa: E402, F401  (fixtures)
+from tests.support.browser import _browser, _csp_refusals, live_server, page  # noqa: E402, F401

@@ -285,8 +285,15 @@ def test_a_form_without_csrf_token_gets_400(app, client):
 
 
 def test_control_characters_are_removed_from_the_message(smtp_app, smtp):
-    write(smtp_app.test_client(), message="Hallo\x00 Welt\x1b[31m\tTab")
+    write(smtp_app.test_client(), message="Hallo Welt\x1b[31m\tTab")
     assert stored(smtp_app)[0].message == "Hallo Welt[31m\tTab"
+
+
+def test_a_nul_byte_in_the_message_is_refused_with_a_german_page(smtp_app, smtp):
+    response = write(smtp_app.test_client(), message="Hallo\x00 Welt")
+    assert response.status_code == 400
+    assert "Nullbyte" in response.text
+    assert count(smtp_app, ContactMessage) == 0
 
 
 # --- bots and limits -------------------------------------------------------

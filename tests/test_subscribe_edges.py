@@ -292,6 +292,15 @@ def test_one_address_cannot_be_flooded_with_confirmation_mails(make_app):
     assert count(app, OutboxMail) == 3
 
 
+def test_typos_of_different_people_do_not_share_one_rate_limit_bucket(make_app):
+    app = make_app(RATELIMIT_ENABLED=True, SUBSCRIBE_RATE_LIMIT="100/minute",
+                   SUBSCRIBE_ADDRESS_RATE_LIMIT="2/hour")
+    bot = app.test_client()
+    assert [subscribe(bot, email="garbage").status_code for _ in range(3)] == [400, 400, 429]
+    someone = app.test_client()
+    assert subscribe(someone, email="anna@example").status_code == 400  # a typo: told so, not 429
+
+
 # --- leaving ---------------------------------------------------------------
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from ..auth.decorators import editor_required
 from ..delivery.progress import campaign_progress
 from ..extensions import db, limiter
 from ..forms import ButtonForm
+from ..security import frame_mail_html
 from ..subscriptions.models import Topic
 from ..timeutil import BERLIN, berlin, utcnow
 from . import archive as archive_copies
@@ -86,6 +87,7 @@ def _publish(campaign: Campaign, public: bool) -> None:
 
 def _page(campaign: Campaign | None, form: CampaignForm, status: int = 200, **forms):
     """The editor page of a new or existing campaign."""
+    frame_mail_html()  # the live preview
     preview_text, preview_html, preview_error = _preview_of(form)
     editable = campaign is None or campaign.status in EDITABLE
     return render_template(
@@ -370,6 +372,7 @@ def archived(slug: str):
     campaign, copy = row or abort(404)
     # Links in the framed mail open outside the frame.
     html = copy.html.replace("<head>", '<head><base target="_blank">', 1)
+    frame_mail_html()
     return _cached(render_template("campaigns/archived.html", campaign=campaign, html=html),
                    copy.rendered_at)
 

@@ -7,6 +7,7 @@ from flask_login import current_user
 from ..auth.decorators import editor_required
 from ..extensions import db
 from ..forms import ButtonForm
+from ..inputs import page_number
 from ..timeutil import utcnow
 from . import services
 from .models import ContactMessage
@@ -24,11 +25,6 @@ def _filters() -> tuple[StatusFilter, str]:
     return status, request.args.get("topic", "")[:64]
 
 
-def _page() -> int:
-    value = request.args.get("page", "1")
-    return max(int(value), 1) if value.isdigit() else 1
-
-
 def _message(message_id: int) -> ContactMessage:
     return db.session.get(ContactMessage, message_id) or abort(404)
 
@@ -37,7 +33,7 @@ def _message(message_id: int) -> ContactMessage:
 @editor_required
 def inbox():
     status, topic = _filters()
-    page = _page()
+    page = page_number()
     rows, more = services.inbox_page(status, topic, page)
     return render_template(
         "contact/inbox.html", rows=rows, more=more, page=page, status=status, topic=topic,

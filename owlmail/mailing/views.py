@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Blueprint, abort, render_template
 from markupsafe import Markup, escape
 
+from ..security import frame_mail_html
 from .transport import dev_outbox_active, outbox_dir
 
 bp = Blueprint("mailing", __name__, url_prefix="/dev")
@@ -41,4 +42,5 @@ def outbox():
         abort(404)
     folder = outbox_dir()
     paths = sorted(folder.glob("*.eml"), reverse=True)[:50] if folder.exists() else []
+    frame_mail_html()
     return render_template("dev/outbox.html", mails=[_read(path) for path in paths])

@@ -1,5 +1,7 @@
 """Public subscription pages: sign up, confirm, change preferences, leave."""
 
+import hashlib
+
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, validate_csrf
@@ -22,11 +24,16 @@ def _topic_choices(form) -> None:
 
 
 def _target_address() -> str:
-    """Rate-limit key for the address being signed up (not the visitor's IP)."""
+    """Rate-limit key for the address being signed up (not the visitor's IP).
+
+    An address that does not parse reaches no mailbox; it is counted by what was typed,
+    so one bot's garbage does not use up the attempts of everyone who mistypes."""
+    raw = request.form.get("email", "")
     try:
-        return "address:" + normalize_address(request.form.get("email", ""))[1]
+        return "address:" + normalize_address(raw)[1]
     except InvalidAddress:
-        return "address:invalid"
+        typed = hashlib.sha256(raw.strip().lower().encode(errors="replace")).hexdigest()
+        return "address-invalid:" + typed  # a hash: bounded key length, whatever was sent
 
 
 def _subscribe_limit() -> str:

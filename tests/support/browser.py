@@ -74,6 +74,42 @@ def live_server(make_app):
     thread.join(5)
 
 
+# Chromium reports every Content-Security-Policy refusal on the console, from the page and
+# from its frames alike (a sandboxed frame runs no script that could listen for
+# securitypolicyviolation, so the console is the one place that sees them all).
+CSP_REFUSAL = ("Content Security Policy", "Refused to")
+
+
+def watch_csp(target, refusals: list[str] | None = None) -> list[str]:
+    """Collect CSP refusals of a page or of every page in a context: console messages
+    and securitypolicyviolation events."""
+    refusals = [] if refusals is None else refusals
+    target.on("console", lambda message: refusals.append(message.text)
+              if any(mark in message.text for mark in CSP_REFUSAL) else None)
+    target.expose_function("__owlmailCspViolation", lambda text: refusals.append(text))
+    target.add_init_script("""document.addEventListener("securitypolicyviolation", function (e) {
+        window.__owlmailCspViolation(e.violatedDirective + " blocked " + e.blockedURI);
+    });""")
+    return refusals
+
+
+class WatchedBrowser:
+    """The Playwright browser; every context it opens is watched for CSP refusals, so a
+    browser test fails when a page it showed broke the policy (see `_csp_refusals`)."""
+
+    def __init__(self, browser):
+        self.browser = browser
+        self.refusals: list[str] = []
+
+    def new_context(self, **options):
+        context = self.browser.new_context(**options)
+        watch_csp(context, self.refusals)
+        return context
+
+    def __getattr__(self, name):
+        return getattr(self.browser, name)
+
+
 @pytest.fixture(scope="session")
 def _browser():
     if not os.path.exists(CHROMIUM):
@@ -82,8 +118,21 @@ def _browser():
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
+        yield WatchedBrowser(browser)
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _csp_refusals(request):
+    """After each browser test: no page it showed had anything refused by the CSP."""
+    if "_browser" not in request.fixturenames:
+        yield
+        return
+    browser = request.getfixturevalue("_browser")
+    browser.refusals.clear()
+    yield
+    refusals, browser.refusals[:] = list(browser.refusals), []
+    assert not refusals, f"Content-Security-Policy refused: {refusals}"
 
 
 @pytest.fixture
