@@ -66,6 +66,15 @@ def test_api_lists_answer_while_another_process_holds_the_write_lock(app):
         assert time.monotonic() - started < LONG_HOLD / 2
 
 
+def test_the_command_line_export_runs_while_another_process_holds_the_write_lock(app, runner):
+    add_people(app, 3)
+    with lock_held(app, LONG_HOLD):
+        started = time.monotonic()
+        result = runner.invoke(args=["subscribers", "export"])
+        assert time.monotonic() - started < LONG_HOLD / 2
+    assert result.exit_code == 0 and result.output.count("@example.org") == 3
+
+
 def test_a_token_used_again_after_a_minute_is_noted_even_while_another_process_writes(app):
     api = Api(app.test_client(), make_token(app))
     assert api.get("/topics").status_code == 200
