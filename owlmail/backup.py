@@ -9,7 +9,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 
 class BackupError(Exception):
@@ -24,9 +24,12 @@ def sqlite_file(database_uri: str) -> Path:
     """The file of a SQLite database URI; NotSqlite for PostgreSQL and in-memory ones."""
     url = make_url(database_uri)
     if url.get_backend_name() != "sqlite":
+        # pg_dump takes the same URI without the driver (and never shows a password)
+        plain = URL.create("postgresql", url.username, None, url.host, url.port, url.database,
+                           url.query).render_as_string(hide_password=False)
         raise NotSqlite(
             "Die Datenbank ist PostgreSQL, nicht SQLite: sichern Sie sie mit pg_dump, z. B. "
-            f"pg_dump --format=custom --file=owlmail.dump {url.database or 'owlmail'} "
+            f"pg_dump --format=custom --file=owlmail.dump '{plain}' "
             "(zurück mit pg_restore).")
     if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
         raise NotSqlite("Diese SQLite-Datenbank liegt nicht in einer Datei.")

@@ -80,9 +80,11 @@ def test_the_backup_never_overwrites_the_database_itself(sqlite_app):
 
 
 def test_a_postgresql_installation_is_pointed_to_pg_dump(tmp_path):
-    app = create_app(base_config(tmp_path, "postgresql+psycopg://owlmail@db.invalid/owlmail"),
-                     instance_path=str(tmp_path / "instance"))
+    uri = "postgresql+psycopg://owlmail:geheim@db.invalid:5433/owlmail"
+    app = create_app(base_config(tmp_path, uri), instance_path=str(tmp_path / "instance"))
     result = app.test_cli_runner().invoke(args=["backup", str(tmp_path / "x.sqlite")])
     assert result.exit_code == 1
-    assert "pg_dump --format=custom --file=owlmail.dump owlmail" in result.output
+    assert ("pg_dump --format=custom --file=owlmail.dump "
+            "'postgresql://owlmail@db.invalid:5433/owlmail'") in result.output
+    assert "geheim" not in result.output
     assert not (tmp_path / "x.sqlite").exists()
