@@ -13,6 +13,11 @@ own process. It then measures, in the same run:
 
 and prints p50/p99 latency, errors, and the delay from sign-up to the confirmation
 mail arriving at the sink (p50/p95/max). Targets: p99 < 100 ms, no errors, p95 < 2 s.
+
+With --export it then adds --export-rows subscribers and repeats the sign-ups while an
+editor downloads the subscriber export on a slow line (4 KB every 10 ms, one download
+after the other for the whole round): sign-up p99 with the export next to the figure
+without it, in the same run.
 """
 
 import argparse
@@ -21,6 +26,7 @@ import http.client
 import itertools
 import os
 import re
+import secrets
 import selectors
 import signal
 import socket
@@ -38,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PG_ADMIN_URI = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH_DB = "owlmail_bench_signup"
+REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "15"))  # emptied by the run
 
 
 # --- the SMTP sink -----------------------------------------------------------
@@ -140,10 +147,10 @@ def stop(proc: subprocess.Popen) -> None:
 
 # --- load ------------------------------------------------------------------------
 
-def visitor(port: int) -> tuple[str, dict[str, str]]:
-    """Open the landing page as a visitor: the session cookie and the form's hidden fields."""
+def visitor(port: int, path: str = "/") -> tuple[str, dict[str, str]]:
+    """Open a form page as a visitor: the session cookie and the form's hidden fields."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("GET", "/")
+    conn.request("GET", path)
     response = conn.getresponse()
     page = response.read().decode()
     conn.close()
@@ -276,6 +283,94 @@ def report_latency(label: str, results, seconds: float) -> dict:
     return figures
 
 
+# --- an export on a slow line ----------------------------------------------------------
+
+EXPORT_EDITOR = "bench-export@owl-morgen.de"
+EXPORT_PASSWORD = secrets.token_urlsafe(16)
+
+
+def add_people(database_uri: str, count: int) -> None:
+    """`count` confirmed subscribers with one consent step each, written in bulk."""
+    from sqlalchemy import insert, select
+
+    from owlmail import create_app
+    from owlmail.extensions import db
+    from owlmail.subscriptions.models import ConsentEvent, Subscriber, SubscriberStatus
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_uri, "SECRET_KEY": "bench-secret"})
+    with app.app_context():
+        db.session.execute(insert(Subscriber), [
+            {"email": f"leserin{n}@example.net", "email_key": f"leserin{n}@example.net",
+             "name": f"Leserin {n}", "status": SubscriberStatus.CONFIRMED} for n in range(count)])
+        ids = db.session.scalars(select(Subscriber.id).where(
+            Subscriber.email_key.like("leserin%"))).all()
+        db.session.execute(insert(ConsentEvent), [
+            {"subscriber_id": i, "action": "confirmed", "ip": "192.0.2.1",
+             "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+             "source_url": "https://www.owl-morgen.de/newsletter"} for i in ids])
+        db.session.commit()
+        db.engine.dispose()
+
+
+def editor_cookie(port: int, env: dict) -> str:
+    """Create an editor and log in over HTTP; the session cookie."""
+    subprocess.run([str(BIN / "flask"), "--app", "owlmail", "editor", "create", EXPORT_EDITOR],
+                   input=EXPORT_PASSWORD + "\n", text=True, cwd=ROOT, env=env, check=True,
+                   capture_output=True)
+    cookie, fields = visitor(port, "/admin/login")
+    body = urllib.parse.urlencode({**fields, "email": EXPORT_EDITOR,
+                                   "password": EXPORT_PASSWORD}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/admin/login", body=body, headers={
+        "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    if response.status != 303:
+        raise SystemExit(f"editor login answered {response.status}")
+    return response.getheader("Set-Cookie", "").split(";")[0]
+
+
+class SlowExports(threading.Thread):
+    """Downloads the subscriber export again and again on a slow line until stopped."""
+
+    def __init__(self, port: int, cookie: str) -> None:
+        super().__init__(daemon=True)
+        self.port, self.cookie = port, cookie
+        self.stop, self.bytes, self.downloads = threading.Event(), 0, 0
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self._download()
+
+    def _download(self) -> None:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=60)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)  # the server cannot run ahead
+        sock.sendall(http_request("GET", "/admin/subscribers/export.csv", self.cookie))
+        with sock:
+            while not self.stop.is_set() and (chunk := sock.recv(4096)):
+                self.bytes += len(chunk)
+                self.stop.wait(0.01)  # the pace of the line
+        self.downloads += 1
+
+
+def export_round(port: int, env: dict, database_uri: str, signups: list[bytes],
+                 rate: float, seconds: float, rows: int) -> dict:
+    """The same sign-up load again, while exports of `rows` subscribers download slowly."""
+    add_people(database_uri, rows)
+    exports = SlowExports(port, editor_cookie(port, env))
+    exports.start()
+    try:
+        results = open_loop(port, signups, rate)
+    finally:
+        exports.stop.set()
+        exports.join(30)
+    figures = report_latency("POST /subscribe +export", results, seconds)
+    print(f"  export meanwhile:       {exports.bytes / 1e6:.1f} MB read in "
+          f"{exports.downloads} slow download(s) of {rows:,} subscribers")
+    return figures
+
+
 # --- CPU -------------------------------------------------------------------------
 
 def _process_cpu(pid: int) -> float:
@@ -320,14 +415,14 @@ def cpu_seconds(procs: dict[str, subprocess.Popen], database: str) -> dict[str, 
     return figures
 
 
-def redis_storage() -> str:
-    """Flask-Limiter's counts in Redis, as in production (all gunicorn workers share them);
-    memory:// when no Redis answers on the usual port."""
+def redis_storage(number: int) -> str:
+    """Flask-Limiter's counts in Redis database `number` (emptied first), as in production
+    (all gunicorn workers share them); memory:// when no Redis answers on the usual port."""
     try:
         with socket.create_connection(("127.0.0.1", 6379), timeout=1) as sock:
-            sock.sendall(b"SELECT 15\r\nFLUSHDB\r\n")
+            sock.sendall(f"SELECT {number}\r\nFLUSHDB\r\n".encode())
             sock.recv(100)
-        return "redis://127.0.0.1:6379/15"
+        return f"redis://127.0.0.1:6379/{number}"
     except OSError:
         return "memory://"
 
@@ -335,11 +430,11 @@ def redis_storage() -> str:
 # --- one run -----------------------------------------------------------------------
 
 def run(kind: str, rate: float, seconds: float, web_workers: int,
-        gunicorn_args: list[str]) -> dict:
+        gunicorn_args: list[str], export_rows: int = 0) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"owlmail-bench-{kind}-"))
     smtp_port, web_port = free_port(), free_port()
     database_uri = fresh_database(kind, workdir)
-    limits = redis_storage()
+    limits = redis_storage(REDIS_DB)
     env = app_env(database_uri, smtp_port, limits)
     flask = [str(BIN / "flask"), "--app", "owlmail"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True,
@@ -386,6 +481,17 @@ def run(kind: str, rate: float, seconds: float, web_workers: int,
             f"{name} {ms:.1f}" for name, ms in per_signup.items())
             + f"  = {sum(per_signup.values()):.1f}")
         figures["cpu_ms"] = per_signup
+        if export_rows:
+            again = [http_request("POST", "/subscribe", cookie, signup_body(fields, email))
+                     for email, (cookie, fields) in zip(
+                         [f"bench-x-{i}@example.org" for i in range(len(emails))],
+                         itertools.cycle(visitors), strict=False)]
+            exported = export_round(web_port, env, database_uri, again, rate, seconds,
+                                    export_rows)
+            figures["with_export"] = exported
+            print(f"  sign-up p99 without / with a slow export: {figures['p99_ms']:.1f} ms / "
+                  f"{exported['p99_ms']:.1f} ms  (errors {figures['errors']} / "
+                  f"{exported['errors']})")
         locked = sum((workdir / log).read_text().count("database is locked")
                      for log in ("gunicorn.log", "worker.log"))
         print(f"  'database is locked' in the logs: {locked}")
@@ -420,6 +526,10 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=3)
     parser.add_argument("--gunicorn-args", default="", help="more gunicorn options, e.g. "
                         "'--worker-class gthread' or '-c profile.py'")
+    parser.add_argument("--export", action="store_true", help="then the same sign-ups "
+                        "while the subscriber export downloads slowly (p99 next to p99)")
+    parser.add_argument("--export-rows", type=int, default=40_000,
+                        help="subscribers in that export")
     parser.add_argument("--sink", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
@@ -427,7 +537,8 @@ def main() -> None:
         return
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     for kind in kinds:
-        run(kind, args.rate, args.seconds, args.web_workers, args.gunicorn_args.split())
+        run(kind, args.rate, args.seconds, args.web_workers, args.gunicorn_args.split(),
+            args.export_rows if args.export else 0)
     print("\ntargets: p99 < 100 ms, 0 errors, sign-up -> mail p95 < 2 s")
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask
 
 from . import extensions as ext
+from . import transactions  # noqa: F401  (SQLite's BEGIN follows each unit's intent)
 from .config import Defaults
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

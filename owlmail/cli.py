@@ -1,13 +1,15 @@
-"""Command-line entry points: `flask --app owlmail worker`, `bounce`, `editor …`,
-`subscribers …`, `campaigns …`."""
+"""Command-line entry points: `flask --app owlmail worker`, `bounce`, `backup`,
+`editor …`, `subscribers …`, `campaigns …`."""
 
 import logging
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from .backup import BackupError, backup_sqlite
 from .scheduler import SchedulerLocked, run_worker
 
 
@@ -60,6 +62,22 @@ def bounce_command(recipient: str | None) -> None:
                + (f" (delivery {outcome.delivery_id})" if outcome.delivery_id else ""), err=True)
 
 
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@with_appcontext
+def backup_command(path: str) -> None:
+    """Copy the SQLite database to PATH while the site runs (SQLite's online backup).
+
+    The copy is one consistent moment of the database, a single file (no -wal beside
+    it), written next to PATH first and then renamed: PATH is never half a backup. On
+    PostgreSQL use pg_dump."""
+    try:
+        size = backup_sqlite(current_app.config["SQLALCHEMY_DATABASE_URI"], Path(path))
+    except BackupError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"Sicherung geschrieben: {path} ({size / 1_048_576:.1f} MB)")
+
+
 def register_commands(app: Flask) -> None:
     """Attach every command group to the app's CLI."""
     from .auth.cli import editor_group
@@ -68,6 +86,7 @@ def register_commands(app: Flask) -> None:
 
     app.cli.add_command(worker_command)
     app.cli.add_command(bounce_command)
+    app.cli.add_command(backup_command)
     app.cli.add_command(editor_group)
     app.cli.add_command(subscribers_group)
     app.cli.add_command(campaigns_group)

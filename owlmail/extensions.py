@@ -51,7 +51,7 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
     """WAL and a busy timeout: web and worker write to the same file at once."""
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
-    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+    dbapi_connection.isolation_level = None  # BEGIN is ours: see transactions.py
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
@@ -59,9 +59,3 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
-
-@event.listens_for(Engine, "begin")
-def _sqlite_on_begin(conn) -> None:
-    """BEGIN IMMEDIATE: a reader that later writes never hits 'database is locked'."""
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from werkzeug.serving import is_running_from_reloader
 
 from .extensions import db
+from .transactions import Intent, declare
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "owlmail.scheduler"
@@ -43,6 +44,7 @@ def _in_app_context(app: Flask, func: Callable[[], object]) -> Callable[[], None
 
     def run() -> None:
         with app.app_context():
+            declare(Intent.WRITE)  # every job may write: SQLite's lock up front, never "locked"
             try:
                 func()
             except Exception:

@@ -4,6 +4,7 @@ import contextlib
 import functools
 import hashlib
 import secrets
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -63,15 +64,23 @@ def issue_api_token(editor: Editor, name: str = "") -> str:
     return token
 
 
+# A token's last use is remembered to the minute: a write on every API read would make
+# each one wait for SQLite's write lock.
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+
+
 def editor_for_token(token: str) -> Editor | None:
-    """The active editor a bearer token belongs to, or None."""
+    """The active editor a bearer token belongs to, or None; notes the token's use (at
+    most once a minute, not committed)."""
     row = db.session.scalar(
         select(ApiToken).where(ApiToken.token_hash == _token_hash(token),
                                ApiToken.revoked_at.is_(None))
     )
     if row is None or not row.editor.active:
         return None
-    row.last_used_at = utcnow()
+    now = utcnow()
+    if row.last_used_at is None or row.last_used_at <= now - TOKEN_USE_RESOLUTION:
+        row.last_used_at = now
     return row.editor
 
 

@@ -1,6 +1,16 @@
 """The editors' inbox of contact messages: list, filter, read, mark handled, export."""
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -74,7 +84,7 @@ def reopen(message_id: int):
 @editor_required
 def export():
     status, topic = _filters()
-    rows = db.session.scalars(services.inbox_query(status, topic))
     filename = f"kontakt-{utcnow():%Y-%m-%d}.csv"
-    return Response(services.export_csv(rows), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{filename}"'})
+    lines = services.export_lines(status, topic or None)
+    return Response(stream_with_context(lines), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})

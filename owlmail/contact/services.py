@@ -2,15 +2,16 @@
 
 import csv
 import enum
+import functools
 import io
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import quote
 
 from flask import current_app, url_for
 from flask_babel import gettext as _
-from sqlalchemy import Select, case, delete, func, select
+from sqlalchemy import Select, and_, case, delete, func, or_, select
 
 from ..auth.models import Editor
 from ..extensions import db
@@ -19,6 +20,7 @@ from ..subscriptions.addresses import ascii_address, normalize_address
 from ..subscriptions.models import Topic
 from ..subscriptions.services import topic_choices as newsletter_topic_choices
 from ..timeutil import berlin, utcnow
+from ..transactions import end_read, paged
 from .models import ContactMessage, ContactStatus
 
 log = logging.getLogger(__name__)
@@ -171,6 +173,7 @@ def reply_mailto(row: ContactMessage) -> str:
 
 # --- export ----------------------------------------------------------------
 
+EXPORT_PAGE_SIZE = 500
 EXPORT_COLUMNS = ["id", "created_at", "name", "email", "topic", "status", "handled_at",
                   "handled_by", "message"]
 
@@ -185,19 +188,43 @@ def _iso(moment) -> str:
     return berlin(moment).isoformat(timespec="seconds") if moment else ""
 
 
-def export_csv(rows: Iterable[ContactMessage]) -> str:
-    """UTF-8 CSV with a header row; times in Europe/Berlin with their offset."""
-    editors = {e.id: e.email for e in db.session.scalars(select(Editor))}
+def _csv_line(cells: list[object]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS)
-    for row in rows:
-        writer.writerow([safe_cell(value) for value in (
-            row.id, _iso(row.created_at), row.name, row.email,
-            row.topic.name if row.topic else "", row.status.value, _iso(row.handled_at),
-            editors.get(row.handled_by_id, ""), row.message,
-        )])
+    csv.writer(out).writerow([safe_cell(value) for value in cells])
     return out.getvalue()
+
+
+def _export_cells(row: ContactMessage, editors: dict[int, str]) -> list[object]:
+    return [row.id, _iso(row.created_at), row.name, row.email,
+            row.topic.name if row.topic else "", row.status.value, _iso(row.handled_at),
+            editors.get(row.handled_by_id, ""), row.message]
+
+
+def _export_page(status: ContactStatus, topic_slug: str | None, editors: dict[int, str],
+                 after: tuple | None) -> tuple[list[str], tuple | None]:
+    """One page of the export: messages of one status, newest first, after the key
+    (created_at, id) of the previous page's last message."""
+    query = inbox_query(StatusFilter(status.value), topic_slug).limit(EXPORT_PAGE_SIZE)
+    if after is not None:
+        created_at, row_id = after
+        query = query.where(or_(ContactMessage.created_at < created_at, and_(
+            ContactMessage.created_at == created_at, ContactMessage.id < row_id)))
+    rows = list(db.session.scalars(query))
+    lines = [_csv_line(_export_cells(row, editors)) for row in rows]
+    more = len(rows) == EXPORT_PAGE_SIZE
+    return lines, ((rows[-1].created_at, rows[-1].id) if more else None)
+
+
+def export_lines(status: StatusFilter, topic_slug: str | None) -> Iterator[str]:
+    """UTF-8 CSV lines with a header row, in the inbox's order (new ones first, newest
+    first); times in Europe/Berlin with their offset. Read a page at a time, each in a
+    brief transaction of its own, so a slow download holds nothing open."""
+    yield _csv_line(EXPORT_COLUMNS)
+    editors = {e.id: e.email for e in db.session.scalars(select(Editor))}
+    end_read()
+    for wanted in (ContactStatus.NEW, ContactStatus.HANDLED):
+        if status in (StatusFilter.ALL, StatusFilter(wanted.value)):
+            yield from paged(functools.partial(_export_page, wanted, topic_slug, editors))
 
 
 # --- housekeeping ----------------------------------------------------------

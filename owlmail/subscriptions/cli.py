@@ -7,6 +7,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ..extensions import db
+from ..transactions import Intent, declare
 
 
 @click.group("subscribers")
@@ -22,6 +23,7 @@ def import_command(path: str) -> None:
     from ..admin.csvfiles import import_subscribers
     from ..admin.services import AdminError
 
+    declare(Intent.WRITE)  # the request context below must not make it a reading one
     # German messages (flask_babel) and url_for in the confirmation mails need a request.
     with current_app.test_request_context(), open(path, encoding="utf-8-sig", newline="") as f:
         try:
@@ -56,6 +58,7 @@ def export_command(output: str | None) -> None:
     """Write every subscriber with consent history as UTF-8 CSV."""
     from ..admin.csvfiles import export_lines
 
+    declare(Intent.READ)  # brief reads, a page at a time: the site goes on writing
     with current_app.test_request_context():
         if output is None:
             for line in export_lines():
