@@ -9,8 +9,6 @@ per connection. Status (pause, cancel) is read twice a second; a stop request
 unsent claims.
 """
 
-import hmac
-import json
 import logging
 import queue
 import threading
@@ -20,14 +18,13 @@ from dataclasses import dataclass
 from email.utils import formataddr
 
 from flask import current_app
-from itsdangerous.encoding import base64_encode, int_to_bytes
 from sqlalchemy import text
 
 from ..campaigns.models import CampaignStatus
 from ..campaigns.rendering import PersonalFields, compile_campaign
 from ..extensions import db
 from ..subscriptions.addresses import ascii_address
-from ..tokens import Purpose, _serializer
+from ..tokens import LinkSigner, Purpose
 from . import services
 from .message import MessageBuilder
 from .services import Recipient, worker_id
@@ -109,12 +106,8 @@ def _clear_dead_claims(campaign_ids: list[int], me: str) -> None:
 # --- per-recipient pieces --------------------------------------------------------------
 
 class Links:
-    """Unsubscribe and preferences links, the same tokens subscriptions.services signs.
-
-    itsdangerous derives its key and tries zlib on every token; per recipient that is
-    a fifth of building the mail, so the key is derived once here and the token is
-    assembled as itsdangerous does (a test holds both to the same output).
-    """
+    """Unsubscribe and preferences links, the same tokens subscriptions.services signs
+    (tokens.LinkSigner: the fast path of tokens.sign)."""
 
     def __init__(self) -> None:
         config = current_app.config
@@ -131,28 +124,6 @@ class Links:
             recipient.name, recipient.email,
             self.unsubscribe + self._unsubscribe.dumps(payload),
             self.preferences + self._preferences.dumps(payload))
-
-
-class LinkSigner:
-    """tokens.sign(purpose, payload) for short payloads, with the key derived once."""
-
-    def __init__(self, purpose: Purpose) -> None:
-        self.serializer = _serializer(purpose)
-        signer = self.serializer.make_signer()
-        self.key = signer.derive_key()
-        self.digest = signer.digest_method
-        self._second, self._stamp = -1, b""
-
-    def dumps(self, payload: list) -> str:
-        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        if len(data) > 60:  # itsdangerous might compress a longer one: let it decide
-            return self.serializer.dumps(payload)
-        now = int(time.time())
-        if now != self._second:
-            self._second, self._stamp = now, base64_encode(int_to_bytes(now))
-        value = base64_encode(data) + b"." + self._stamp
-        mac = hmac.new(self.key, value, self.digest).digest()
-        return (value + b"." + base64_encode(mac)).decode("ascii")
 
 
 @dataclass
