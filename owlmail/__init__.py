@@ -1,13 +1,13 @@
 """owlmail: newsletter and contact mailing service of OWL morgen."""
 
 import functools
-import secrets
 from pathlib import Path
 
 from flask import Flask
 
 from . import extensions as ext
 from .config import Defaults
+from .keyfiles import instance_secret
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,18 +41,10 @@ def configure_settings(app: Flask, test_config: dict | None) -> None:
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         db_file = Path(app.instance_path) / "owlmail.sqlite"
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{db_file}"
-    if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = _instance_secret(app)
+    for key, file_name in (("SECRET_KEY", "secret_key"), ("SUPPRESSION_KEY", "suppression_key")):
+        if not app.config[key]:
+            app.config[key] = instance_secret(app.instance_path, file_name)
     app.config["BASE_URL"] = app.config["BASE_URL"].rstrip("/")
-
-
-def _instance_secret(app: Flask) -> str:
-    """A secret generated once per installation and kept in instance/."""
-    path = Path(app.instance_path) / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
 
 
 def configure_extensions(app: Flask) -> None:

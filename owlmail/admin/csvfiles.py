@@ -19,10 +19,15 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..mailing.message import template_version
-from ..subscriptions.addresses import InvalidAddress, address_hash, normalize_address
+from ..subscriptions.addresses import InvalidAddress, normalize_address
 from ..subscriptions.consent import Evidence
-from ..subscriptions.models import Subscriber, SubscriberStatus, Suppression, Topic
-from ..subscriptions.services import queue_confirmation, record, start_pending
+from ..subscriptions.models import Subscriber, SubscriberStatus, Topic
+from ..subscriptions.services import (
+    queue_confirmation,
+    record,
+    start_pending,
+    suppressed_among,
+)
 from ..timeutil import to_utc_naive, utcnow
 from .services import AdminError, iso
 
@@ -202,11 +207,10 @@ def _store_batch(rows: list[Row], report: ImportReport, origin: str) -> None:
     keys = [row.key for row in rows]
     existing = set(db.session.scalars(select(Subscriber.email_key).where(
         Subscriber.email_key.in_(keys))))
-    hashes = set(db.session.scalars(select(Suppression.email_hash).where(
-        Suppression.email_hash.in_([address_hash(key) for key in keys]))))
+    suppressed = suppressed_among(keys)
     new = []
     for row in rows:
-        if address_hash(row.key) in hashes:
+        if row.key in suppressed:
             report.suppressed.append(Problem(row.line, _("Gesperrt: Die Adresse wurde auf "
                                                          "Wunsch gelöscht."), row.email))
         elif row.key in existing:

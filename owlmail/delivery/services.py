@@ -23,10 +23,10 @@ from ..auth.models import Editor
 from ..campaigns.models import Campaign, CampaignStatus, campaign_topics
 from ..extensions import db
 from ..mailing.message import build_message, queue_mail, render_mail
-from ..subscriptions.addresses import address_hash
+from ..subscriptions.addresses import address_hash_sql
 from ..subscriptions.consent import Evidence
 from ..subscriptions.models import Subscriber, SubscriberStatus, Suppression, subscriber_topics
-from ..subscriptions.services import record, suppress_address
+from ..subscriptions.services import record, suppress_address, suppressed_among
 from ..timeutil import utcnow
 from .models import Delivery, DeliveryStatus
 
@@ -51,17 +51,6 @@ def _is_sqlite() -> bool:
 
 # --- starting ----------------------------------------------------------------
 
-def _sha256_sql(column):
-    """SHA-256 hex of a column inside the database (for the suppression list)."""
-    if _is_sqlite():
-        raw = db.session.connection().connection.driver_connection
-        assert isinstance(raw, sqlite3.Connection)
-        raw.create_function("owl_sha256", 1, lambda value: address_hash(value or ""),
-                            deterministic=True)
-        return func.owl_sha256(column)
-    return func.encode(func.sha256(func.convert_to(column, "UTF8")), "hex")
-
-
 def fix_audience(campaign: Campaign) -> int:
     """Insert one pending delivery per recipient in one INSERT … SELECT; returns the count."""
     s = subscribers.c
@@ -72,7 +61,8 @@ def fix_audience(campaign: Campaign) -> int:
     if campaign.topics:  # no topics: every confirmed subscriber
         audience = audience.where(exists().where(
             subscriber_topics.c.subscriber_id == s.id, subscriber_topics.c.topic_id.in_(topic_ids)))
-    audience = audience.where(~exists().where(Suppression.email_hash == _sha256_sql(s.email_key)))
+    keyed_hash = address_hash_sql(db.session, s.email_key)
+    audience = audience.where(~exists().where(Suppression.email_hash == keyed_hash))
     columns = ["campaign_id", "subscriber_id", "status", "attempts", "smtp_message"]
     db.session.execute(deliveries.insert().from_select(columns, audience))
     # Counted afterwards: rowcount of INSERT … SELECT is not reported by every driver.
@@ -163,15 +153,11 @@ def _wanted_recipients(campaign_id: int, ids: list[int]) -> list[Recipient]:
                s.status)
         .select_from(deliveries.outerjoin(subscribers, s.id == d.subscriber_id))
         .where(d.id.in_(ids)).order_by(d.id)).all()
-    hashes = {address_hash(row.email_key): row.id for row in rows if row.email_key}
-    suppressed = set()
-    if hashes:
-        suppressed = set(db.session.scalars(
-            select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))))
+    suppressed = suppressed_among([row.email_key for row in rows if row.email_key])
     wanted, unwanted = [], []
     for row in rows:
         if (row.subscriber_id is None or row.status != SubscriberStatus.CONFIRMED.value
-                or address_hash(row.email_key) in suppressed):
+                or row.email_key in suppressed):
             unwanted.append(row.id)
         else:
             wanted.append(Recipient(row.id, row.subscriber_id, row.attempts, row.email,

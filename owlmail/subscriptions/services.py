@@ -17,7 +17,7 @@ from ..mailing.message import format_address, queue_raw, transactional_mail
 from ..mailing.message import template_version as mail_template_version
 from ..timeutil import utcnow
 from ..tokens import Purpose, TokenError, load, same_secret, sign
-from .addresses import address_hash, ascii_address, normalize_address
+from .addresses import address_hash, ascii_address, normalize_address, unkeyed_hash
 from .consent import Evidence
 from .models import (
     ConsentEvent,
@@ -263,7 +263,7 @@ def confirm(token: str, evidence: Evidence) -> Subscriber:
     subscriber.unsubscribed_at = None
     subscriber.confirm_nonce = None
     db.session.execute(delete(Suppression).where(
-        Suppression.email_hash == address_hash(subscriber.email_key)))
+        Suppression.email_hash.in_(_hashes(subscriber.email_key))))
     record(subscriber, "confirmed", evidence)
     return subscriber
 
@@ -292,15 +292,35 @@ def unsubscribe(subscriber: Subscriber, evidence: Evidence, method: str) -> bool
     return True
 
 
+def _hashes(email_key: str) -> list[str]:
+    """The keyed hash of an address and the plain one older rows may still carry."""
+    return [address_hash(email_key), unkeyed_hash(email_key)]
+
+
+def suppressed_among(email_keys: list[str]) -> set[str]:
+    """Those of the addresses on the suppression list (one query for a batch).
+
+    A row still under the plain SHA-256 of before the key is re-keyed on the way: the
+    address is known again, so the guessable hash need not stay."""
+    if not email_keys:
+        return set()
+    by_hash = {digest: key for key in email_keys for digest in _hashes(key)}
+    rows = db.session.execute(select(Suppression.id, Suppression.email_hash, Suppression.keyed)
+                              .where(Suppression.email_hash.in_(by_hash))).all()
+    for row in rows:
+        if not row.keyed:
+            db.session.execute(update(Suppression).where(Suppression.id == row.id).values(
+                email_hash=address_hash(by_hash[row.email_hash]), keyed=True))
+    return {by_hash[row.email_hash] for row in rows}
+
+
 def is_suppressed(email_key: str) -> bool:
     """True when the address was erased, bounced for good or complained."""
-    digest = address_hash(email_key)
-    return db.session.scalar(
-        select(Suppression.id).where(Suppression.email_hash == digest)) is not None
+    return bool(suppressed_among([email_key]))
 
 
 def suppress_address(email_key: str, reason: str) -> None:
-    """Keep the address's hash so no import or sign-up list re-adds it unasked
+    """Keep the address's keyed hash so no import or sign-up list re-adds it unasked
     (reason: erased, hard_bounce, complaint; the first reason stays)."""
     if not is_suppressed(email_key):
         db.session.add(Suppression(email_hash=address_hash(email_key), reason=reason))

@@ -1,0 +1,48 @@
+"""Suppression list under a keyed hash (HMAC-SHA256 with SUPPRESSION_KEY).
+
+Rows whose subscriber still exists (bounced, complained) are re-keyed now: the address
+is known. Rows of erased people cannot be, their address is gone: they keep the plain
+SHA-256 with keyed = false, are still honoured (imports and the engine look up both
+forms) and are re-keyed the first time that address shows up again.
+
+Revision ID: 0004
+Revises: 0002
+"""
+
+import hashlib
+import hmac
+
+import sqlalchemy as sa
+from alembic import op
+from flask import current_app
+
+revision = "0004"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("suppressions") as batch:
+        batch.add_column(sa.Column("keyed", sa.Boolean(), nullable=False,
+                                   server_default=sa.true()))
+    bind = op.get_bind()
+    bind.execute(sa.text("UPDATE suppressions SET keyed = false"))
+    plain = {row.email_hash: row.id for row in
+             bind.execute(sa.text("SELECT id, email_hash FROM suppressions"))}
+    if not plain:
+        return
+    key = current_app.config["SUPPRESSION_KEY"].encode()
+    keys = bind.execute(sa.text("SELECT email_key FROM subscribers")).scalars().all()
+    for email_key in keys:
+        row_id = plain.get(hashlib.sha256(email_key.encode()).hexdigest())
+        if row_id is not None:
+            keyed = hmac.new(key, email_key.encode(), hashlib.sha256).hexdigest()
+            bind.execute(sa.text("UPDATE suppressions SET email_hash = :hash, keyed = true "
+                                 "WHERE id = :id"), {"hash": keyed, "id": row_id})
+
+
+def downgrade():
+    # Keyed hashes stay keyed: without the addresses they cannot be turned back.
+    with op.batch_alter_table("suppressions") as batch:
+        batch.drop_column("keyed")
