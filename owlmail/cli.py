@@ -62,8 +62,8 @@ def bounce_command(recipient: str | None) -> None:
 
 def register_commands(app: Flask) -> None:
     """Attach every command group to the app's CLI."""
+    from .admin.cli import subscribers_group
     from .auth.cli import editor_group
-    from .subscriptions.cli import subscribers_group
 
     app.cli.add_command(worker_command)
     app.cli.add_command(bounce_command)

@@ -22,6 +22,7 @@ from ..mailing.message import template_version
 from ..subscriptions.addresses import InvalidAddress, normalize_address
 from ..subscriptions.consent import Evidence
 from ..subscriptions.models import Subscriber, SubscriberStatus, Topic
+from ..subscriptions.queries import iso
 from ..subscriptions.services import (
     queue_confirmation,
     record,
@@ -29,7 +30,7 @@ from ..subscriptions.services import (
     suppressed_among,
 )
 from ..timeutil import to_utc_naive, utcnow
-from .services import AdminError, iso
+from .services import AdminError
 
 COLUMNS = ["email", "name", "topics", "status", "confirmed_at", "consent_source"]
 EXPORT_COLUMNS = [*COLUMNS, "consent_history"]

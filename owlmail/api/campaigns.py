@@ -9,11 +9,11 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..admin.services import parse_cursor
 from ..campaigns import services
 from ..campaigns.models import Campaign
 from ..delivery.progress import campaign_progress
 from ..extensions import db, limiter
+from ..subscriptions.queries import parse_cursor
 from .auth import bearer_token, current_editor
 from .common import api_blueprint, aware, get_or_404
 from .schemas import (

@@ -202,6 +202,13 @@ def export_csv(rows: Iterable[ContactMessage]) -> str:
 
 # --- housekeeping ----------------------------------------------------------
 
+def forget_writer(addresses: set[str]) -> int:
+    """Erasure: delete the messages written from any of these forms of one address."""
+    lowered = {address.lower() for address in addresses}
+    return db.session.execute(delete(ContactMessage).where(
+        func.lower(ContactMessage.email).in_(lowered))).rowcount
+
+
 def purge_expired_messages() -> int:
     """Scheduled: delete contact messages older than CONTACT_RETENTION_DAYS; commits once."""
     cutoff = utcnow() - timedelta(days=current_app.config["CONTACT_RETENTION_DAYS"])

@@ -24,9 +24,8 @@ from ..campaigns.models import Campaign, CampaignStatus, campaign_topics
 from ..extensions import db
 from ..mailing.message import build_message, queue_mail, render_mail
 from ..subscriptions.addresses import address_hash_sql
-from ..subscriptions.consent import Evidence
 from ..subscriptions.models import Subscriber, SubscriberStatus, Suppression, subscriber_topics
-from ..subscriptions.services import record, suppress_address, suppressed_among
+from ..subscriptions.services import mark_bounced, suppressed_among
 from ..timeutil import utcnow
 from .models import Delivery, DeliveryStatus
 
@@ -344,20 +343,9 @@ def is_hard_bounce(code: int, text: str) -> bool:
 
 
 def suppress_bounced(recipient: Recipient, code: int, text: str) -> None:
-    """Hard bounce in the SMTP dialogue: see mark_bounced."""
+    """Hard bounce in the SMTP dialogue: subscriptions' mark_bounced."""
     mark_bounced(db.session.get(Subscriber, recipient.subscriber_id), recipient.email_key,
                  "delivery", {"smtp": f"{code} {text}"[:300]})
-
-
-def mark_bounced(subscriber: Subscriber | None, email_key: str, source: str,
-                 detail: dict) -> None:
-    """A mailbox that will never take mail: keep the address off every list and mark the
-    subscriber bounced, once, in the consent log (source: delivery or bounce)."""
-    suppress_address(email_key, "hard_bounce")
-    if subscriber is not None and subscriber.status != SubscriberStatus.BOUNCED:
-        subscriber.status = SubscriberStatus.BOUNCED
-        record(subscriber, "bounced", Evidence.none(source), detail=detail)
-    db.session.flush()
 
 
 def finish_if_done(campaign_id: int) -> bool:
@@ -388,6 +376,14 @@ def skip_cancelled() -> int:
                                   or_(d.claimed_until.is_(None), d.claimed_until < now))
         total += skip_deliveries(campaign_id, list(db.session.scalars(free)))
     return total
+
+
+def forget_recipient(subscriber_id: int) -> None:
+    """Erasure: the person's deliveries keep counting, but no server answer that may
+    quote the address stays (the link to the subscriber goes with the foreign key)."""
+    d = deliveries.c
+    db.session.execute(update(deliveries).where(d.subscriber_id == subscriber_id)
+                       .values(smtp_message=""))
 
 
 # --- too many failures -------------------------------------------------------

@@ -327,6 +327,26 @@ def suppress_address(email_key: str, reason: str) -> None:
         db.session.flush()
 
 
+def mark_bounced(subscriber: Subscriber | None, email_key: str, source: str,
+                 detail: dict) -> None:
+    """A mailbox that will never take mail: keep the address off every list and mark the
+    subscriber bounced, once, in the consent log (source: delivery or bounce)."""
+    suppress_address(email_key, "hard_bounce")
+    if subscriber is not None and subscriber.status != SubscriberStatus.BOUNCED:
+        subscriber.status = SubscriberStatus.BOUNCED
+        record(subscriber, "bounced", Evidence.none(source), detail=detail)
+    db.session.flush()
+
+
+def erase(subscriber: Subscriber) -> None:
+    """GDPR erasure of the subscriber: the row, its topics and its whole consent history
+    go (foreign keys cascade); only the keyed hash stays, so no import re-adds the
+    address. owlmail.erasure also clears what other packages keep of the person."""
+    suppress_address(subscriber.email_key, "erased")
+    db.session.delete(subscriber)
+    db.session.flush()
+
+
 def update_preferences(
     subscriber: Subscriber, name: str | None, topic_slugs: list[str], evidence: Evidence
 ) -> None:

@@ -7,6 +7,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ..extensions import db
+from .csvfiles import export_lines, import_subscribers
+from .services import AdminError
 
 
 @click.group("subscribers")
@@ -19,9 +21,6 @@ def subscribers_group() -> None:
 @with_appcontext
 def import_command(path: str) -> None:
     """Import FILE.csv; bad rows are reported by line number and skipped."""
-    from ..admin.csvfiles import import_subscribers
-    from ..admin.services import AdminError
-
     # German messages (flask_babel) and url_for in the confirmation mails need a request.
     with current_app.test_request_context(), open(path, encoding="utf-8-sig", newline="") as f:
         try:
@@ -54,8 +53,6 @@ def _print_report(report) -> None:
 @with_appcontext
 def export_command(output: str | None) -> None:
     """Write every subscriber with consent history as UTF-8 CSV."""
-    from ..admin.csvfiles import export_lines
-
     with current_app.test_request_context():
         if output is None:
             for line in export_lines():
