@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from ..campaigns import services
 from ..campaigns.models import Campaign
-from ..delivery.progress import campaign_progress
+from ..campaigns.progress import campaign_progress
+from ..delivery import testsend
 from ..extensions import db, limiter
 from ..subscriptions.queries import parse_cursor
 from .auth import bearer_token, current_editor
@@ -119,7 +120,7 @@ def update_campaign(data: dict, campaign_id: int):
 def send_test(data: dict, campaign_id: int):
     """Queue a test copy (subject marked [TEST]) to up to five addresses."""
     campaign = load_campaign(campaign_id)
-    emails = services.send_test(campaign, data["emails"])
+    emails = testsend.send_test(campaign, data["emails"])
     db.session.commit()
     return {"emails": emails}
 

@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import and_, exists, func, literal, or_, select, text, update
 
-from ..auth.models import Editor
+from ..campaigns import services as transitions
 from ..campaigns.models import Campaign, CampaignStatus, campaign_topics
 from ..extensions import db
-from ..mailing.message import build_message, queue_mail, render_mail
 from ..subscriptions.addresses import address_hash_sql
 from ..subscriptions.models import Subscriber, SubscriberStatus, Suppression, subscriber_topics
 from ..subscriptions.services import mark_bounced, suppressed_among
@@ -78,9 +76,7 @@ def start_due_campaign() -> Campaign | None:
     campaign = db.session.scalars(query).first()
     if campaign is None:
         return None
-    campaign.status = CampaignStatus.SENDING
-    campaign.started_at = campaign.started_at or utcnow()
-    campaign.recipients_count = fix_audience(campaign)
+    transitions.start_sending(campaign, fix_audience)
     log.info("campaign %s started: %s recipients", campaign.id, campaign.recipients_count)
     return campaign
 
@@ -353,15 +349,21 @@ def finish_if_done(campaign_id: int) -> bool:
     d = deliveries.c
     pending = db.session.scalar(select(exists().where(
         d.campaign_id == campaign_id, d.status == PENDING.value)))
-    if pending:
+    campaign = None if pending else _sending_campaign(campaign_id)
+    if campaign is None:
         return False
-    c = campaigns.c
-    done = db.session.execute(
-        update(campaigns).where(c.id == campaign_id, c.status == CampaignStatus.SENDING.value)
-        .values(status=CampaignStatus.SENT.value, finished_at=utcnow())).rowcount
-    if done:
-        log.info("campaign %s sent completely", campaign_id)
-    return bool(done)
+    transitions.finish(campaign)
+    log.info("campaign %s sent completely", campaign_id)
+    return True
+
+
+def _sending_campaign(campaign_id: int) -> Campaign | None:
+    """The campaign, locked and read afresh, if it is still sending (an editor's pause
+    or cancel may have come in meanwhile)."""
+    campaign = db.session.get(Campaign, campaign_id, with_for_update=True,
+                              populate_existing=True)
+    return campaign if campaign is not None and campaign.status == CampaignStatus.SENDING \
+        else None
 
 
 def skip_cancelled() -> int:
@@ -386,42 +388,19 @@ def forget_recipient(subscriber_id: int) -> None:
                        .values(smtp_message=""))
 
 
-# --- too many failures -------------------------------------------------------
+# --- the engine's transitions of a campaign -----------------------------------
 
 def pause_for_failures(campaign_id: int, failures: int, last_answer: str) -> None:
-    """Pause a campaign after a run of failures and tell every active editor."""
-    campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None or campaign.status != CampaignStatus.SENDING:
-        return
-    note = _("Automatisch angehalten: %(count)d Zustellungen in Folge sind fehlgeschlagen. "
-             "Letzte Antwort des Mailservers: %(answer)s. Bitte prüfen Sie den Mailserver "
-             "und setzen Sie den Versand dann fort.", count=failures, answer=last_answer[:300])
-    campaign.status, campaign.status_note = CampaignStatus.PAUSED, note
-    log.warning("campaign %s paused after %s failures in a row: %s",
-                campaign_id, failures, last_answer)
-    _tell_editors(campaign, failures, last_answer)
+    """A run of failures: the campaign pauses (if still sending) and editors are told."""
+    campaign = _sending_campaign(campaign_id)
+    if campaign is not None:
+        transitions.pause_for_failures(campaign, failures, last_answer)
 
 
 def pause_unrenderable(campaign: Campaign, error: Exception) -> None:
     """A campaign whose mail cannot be built is paused with the reason, not retried."""
-    campaign.status = CampaignStatus.PAUSED
-    campaign.status_note = _("Automatisch angehalten: Die Mail konnte nicht erstellt werden "
-                             "(%(error)s). Bitte prüfen Sie Inhalt und Vorlage.",
-                             error=str(error)[:300])
-
-
-def _tell_editors(campaign: Campaign, failures: int, last_answer: str) -> None:
-    """Queue a mail through the outbox to every active editor."""
-    from ..mailing.message import format_address
-    from ..subscriptions.addresses import ascii_address
-
-    editors = db.session.scalars(select(Editor).where(Editor.active.is_(True))).all()
-    text, html = render_mail("campaign_paused", campaign=campaign, failures=failures,
-                             answer=last_answer, base_url=current_app.config["BASE_URL"])
-    subject = _("Versand angehalten: %(subject)s", subject=campaign.subject)
-    for editor in editors:
-        to = format_address(editor.name, ascii_address(editor.email))
-        queue_mail(build_message(to, subject, text, html), "campaign-paused")
+    if campaign.status == CampaignStatus.SENDING:
+        transitions.pause_unrenderable(campaign, error)
 
 
 def progress_line(campaign_id: int) -> str:
