@@ -13,7 +13,11 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 from werkzeug.serving import is_running_from_reloader
 
+from .contact.services import purge_expired_messages
+from .delivery.engine import allow_sending, request_stop, run_due_campaigns
 from .extensions import db
+from .mailing.services import drain_outbox
+from .subscriptions.services import purge_unconfirmed
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "owlmail.scheduler"
@@ -25,11 +29,6 @@ class SchedulerLocked(RuntimeError):
 
 def job_table(app: Flask) -> list[tuple[str, Callable[[], object], float]]:
     """Every job as (stable id, function, interval in seconds)."""
-    from .contact.services import purge_expired_messages
-    from .delivery.engine import run_due_campaigns
-    from .mailing.services import drain_outbox
-    from .subscriptions.services import purge_unconfirmed
-
     return [
         ("outbox", drain_outbox, app.config["OUTBOX_POLL_SECONDS"]),
         ("campaigns", run_due_campaigns, app.config.get("CAMPAIGN_POLL_SECONDS", 2.0)),
@@ -98,8 +97,6 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
     """Start the scheduler for this app (once); raises SchedulerLocked on a busy SQLite."""
     if EXTENSION_KEY in app.extensions:
         return app.extensions[EXTENSION_KEY]
-    from .delivery.engine import allow_sending
-
     _acquire_sqlite_lock(app)
     allow_sending()
     logging.getLogger("apscheduler.scheduler").addFilter(_SkippedRunsFilter())
@@ -129,8 +126,6 @@ def start_in_web_process(app: Flask) -> None:
 
 def run_worker(app: Flask) -> None:
     """Run the scheduler in the foreground until SIGTERM/SIGINT, then finish jobs in flight."""
-    from .delivery.engine import request_stop
-
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
