@@ -26,6 +26,7 @@ from ..subscriptions.models import Subscriber, SubscriberStatus, Suppression, su
 from ..subscriptions.services import mark_bounced, suppressed_among
 from ..timeutil import utcnow
 from .models import Delivery, DeliveryStatus
+from .outcomes import Outcome, Result
 
 log = logging.getLogger(__name__)
 
@@ -230,16 +231,6 @@ def _count(campaign_id: int, sent: int = 0, failed: int = 0, skipped: int = 0) -
             skipped_count=c.skipped_count + skipped))
 
 
-def mark_sent(campaign_id: int, ids: list[int]) -> None:
-    """These deliveries were taken by the server."""
-    d = deliveries.c
-    count = db.session.execute(
-        update(deliveries).where(d.id.in_(ids), d.status == PENDING.value)
-        .values(status=SENT.value, sent_at=utcnow(), attempts=d.attempts + 1,
-                claimed_until=None, claimed_by=None, smtp_code=250)).rowcount
-    _count(campaign_id, sent=count)
-
-
 _MARK_SENT = ("UPDATE deliveries SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
               "claimed_until = NULL, claimed_by = NULL, smtp_code = 250 "
               "WHERE status = 'pending' AND id IN (IDS)")
@@ -254,9 +245,9 @@ _MARK_AND_COUNT_SENT = (
 
 
 class SentLog:
-    """The hot path: mark a group of sent deliveries and count them in one short
-    transaction, with plain SQL on a driver connection of its own (this runs thousands
-    of times a second; the ORM would cost more than sending the mails)."""
+    """The one way deliveries are marked sent: a group of them marked and counted in one
+    short transaction, with plain SQL on a driver connection of its own (this runs
+    thousands of times a second; the ORM would cost more than sending the mails)."""
 
     def __init__(self, campaign_id: int) -> None:
         self.campaign_id = campaign_id
@@ -331,6 +322,18 @@ def defer(campaign_id: int, recipient: Recipient, code: int | None, text: str) -
         .values(attempts=attempts, next_attempt_at=utcnow() + retry_delay(attempts),
                 claimed_until=None, claimed_by=None, smtp_code=code, smtp_message=text[:500]))
     return False
+
+
+def record_failure(campaign_id: int, recipient: Recipient, result: Result) -> None:
+    """A delivery that was tried and did not go out: refused (failed, a hard bounce also
+    suppressed), broken (failed) or deferred/lost (tried again after a back-off)."""
+    code, text = result.code, result.text
+    if result.outcome in (Outcome.DEFERRED, Outcome.LOST):
+        defer(campaign_id, recipient, code, text)
+        return
+    mark_failed(campaign_id, recipient, code, text)
+    if result.outcome == Outcome.REFUSED and code is not None and is_hard_bounce(code, text):
+        suppress_bounced(recipient, code, text)
 
 
 def is_hard_bounce(code: int, text: str) -> bool:
