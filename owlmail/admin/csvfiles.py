@@ -29,12 +29,12 @@ from ..subscriptions.services import (
     start_pending,
     suppressed_among,
 )
+from ..text import FORMULA_STARTS, is_single_line, safe_cell
 from ..timeutil import to_utc_naive, utcnow
 from .services import AdminError
 
 COLUMNS = ["email", "name", "topics", "status", "confirmed_at", "consent_source"]
 EXPORT_COLUMNS = [*COLUMNS, "consent_history"]
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CHUNK = 500
 
 
@@ -81,7 +81,7 @@ class RowError(ValueError):
 
 def unquote_cell(value: str) -> str:
     """Undo the export's formula guard (a leading ' before = + - @)."""
-    if len(value) > 1 and value[0] == "'" and value[1] in FORMULA_START:
+    if len(value) > 1 and value[0] == "'" and value[1] in FORMULA_STARTS:
         return value[1:]
     return value
 
@@ -138,7 +138,7 @@ def parse_moment(value: str) -> datetime | None:
 
 
 def _single_line(value: str, limit: int, label: str) -> str:
-    if any(ch in value for ch in "\r\n") or any(not ch.isprintable() for ch in value):
+    if not is_single_line(value):
         raise RowError(_("Zeilenumbruch oder Steuerzeichen im Feld „%(label)s“.", label=label))
     if len(value) > limit:
         raise RowError(_("Das Feld „%(label)s“ ist zu lang.", label=label))
@@ -255,12 +255,6 @@ def _record_import(row: Row, subscriber: Subscriber, origin: str, mail_version: 
 
 
 # --- export ----------------------------------------------------------------
-
-def safe_cell(value: object) -> str:
-    """A cell a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
 
 def _consent_source(subscriber: Subscriber) -> str:
     """Where consent was given: the import evidence or the sign-up page."""

@@ -31,6 +31,7 @@ from ..extensions import db
 from ..mailing.message import build_message, format_address, queue_mail, render_mail
 from ..subscriptions.addresses import InvalidAddress, ascii_address, normalize_address
 from ..subscriptions.models import Topic
+from ..text import is_single_line
 from ..timeutil import to_utc_naive, utcnow
 from .errors import CampaignError
 from .models import Campaign, CampaignStatus
@@ -60,7 +61,7 @@ def clean_line(value: object, label: str, max_length: int, required: str | None 
     """A single-line text field: no CR/LF or other control characters, bounded length."""
     if not isinstance(value, str):
         raise CampaignError.invalid(_("%(label)s muss ein Text sein.", label=label))
-    if any(not ch.isprintable() for ch in value):
+    if not is_single_line(value):
         raise CampaignError.invalid(
             _("%(label)s muss eine einzelne Zeile ohne Steuerzeichen sein.", label=label))
     value = value.strip()

@@ -17,15 +17,14 @@ from ..extensions import db
 from ..mailing.message import build_message, format_address, queue_mail, render_mail
 from ..subscriptions.addresses import ascii_address, normalize_address
 from ..subscriptions.models import Topic
+from ..subscriptions.services import AUTO_HEADERS
 from ..subscriptions.services import topic_choices as newsletter_topic_choices
+from ..text import one_line, safe_cell
 from ..timeutil import berlin, utcnow
 from .models import ContactMessage, ContactStatus
 
 log = logging.getLogger(__name__)
-# A robot wrote this mail: no out-of-office answers back to it.
-AUTO_HEADERS = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}
 PAGE_SIZE = 50
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class StatusFilter(enum.StrEnum):
@@ -37,12 +36,6 @@ class StatusFilter(enum.StrEnum):
 
 
 # --- cleaning --------------------------------------------------------------
-
-def one_line(text: str | None, limit: int) -> str:
-    """A single line without control characters, spaces collapsed, at most `limit` long."""
-    printable = "".join(ch if ch.isprintable() else " " for ch in (text or ""))
-    return " ".join(printable.split())[:limit]
-
 
 def clean_message(text: str | None) -> str:
     """Line ends as \\n, no control characters except newline and tab, no outer blank lines."""
@@ -173,12 +166,6 @@ def reply_mailto(row: ContactMessage) -> str:
 
 EXPORT_COLUMNS = ["id", "created_at", "name", "email", "topic", "status", "handled_at",
                   "handled_by", "message"]
-
-
-def safe_cell(value: object) -> str:
-    """A CSV cell a spreadsheet shows as text: never a formula (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _iso(moment) -> str:

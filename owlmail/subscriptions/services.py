@@ -15,6 +15,7 @@ from sqlalchemy import delete, insert, select, update
 from ..extensions import db
 from ..mailing.message import format_address, queue_raw, transactional_mail
 from ..mailing.message import template_version as mail_template_version
+from ..text import one_line
 from ..timeutil import utcnow
 from ..tokens import Purpose, TokenError, load, same_secret, sign
 from .addresses import address_hash, ascii_address, normalize_address, unkeyed_hash
@@ -30,6 +31,7 @@ from .models import (
 )
 
 log = logging.getLogger(__name__)
+# A robot wrote this mail: no out-of-office answers back to it (contact mail too).
 AUTO_HEADERS = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}
 
 
@@ -92,8 +94,7 @@ def find_by_address(email_key: str) -> Subscriber | None:
 
 def clean_name(name: str | None) -> str:
     """A display name without control characters (no CR/LF reaches a header)."""
-    text = "".join(ch if ch.isprintable() else " " for ch in (name or ""))
-    return " ".join(text.split())[:100]
+    return one_line(name, 100)
 
 
 # --- links -----------------------------------------------------------------
