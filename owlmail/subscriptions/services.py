@@ -11,6 +11,8 @@ from flask import current_app, url_for
 from flask_babel import get_translations
 from flask_babel import gettext as _
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..extensions import db
 from ..mailing.message import format_address, queue_raw, transactional_mail
@@ -158,34 +160,73 @@ def request_subscription(
 
     The busiest write of the service, so it is written as a few plain statements on
     the session's connection instead of through the ORM's unit of work (a third of
-    the cost); the transaction is still the request's, committed by the view."""
+    the cost); the transaction is still the request's, committed by the view. Two
+    sign-ups of one address at once (a double click) do not collide: the row is
+    locked while it changes, and an insert that loses the race takes the winner's row."""
     email, key = normalize_address(raw_email)
     conn = db.session.connection()
-    subscribers = Subscriber.__table__
-    found = conn.execute(select(
-        subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.status,
-        subscribers.c.confirm_nonce, subscribers.c.token_key,
-    ).where(subscribers.c.email_key == key)).first()
-    if found and found.status == SubscriberStatus.CONFIRMED:
-        _queue_already_subscribed(SignUp(*found))
-        return SignUp(*found)
-    name, now = clean_name(name), utcnow()
-    pending = {"status": SubscriberStatus.PENDING, "requested_at": now}
+    name = clean_name(name)
+    signup = None
+    found = _locked_signup(conn, key)
     if found is None:
-        pending.update(email=email, email_key=key, name=name,
-                       confirm_nonce=secrets.token_urlsafe(16), token_key=new_token_key())
-        result = conn.execute(insert(subscribers), pending)
-        signup = SignUp(result.inserted_primary_key[0], email, name, pending["status"],
-                        pending["confirm_nonce"], pending["token_key"])
-    else:
-        pending.update(name=name or found.name,
-                       confirm_nonce=found.confirm_nonce or secrets.token_urlsafe(16))
-        conn.execute(update(subscribers).where(subscribers.c.id == found.id), pending)
-        conn.execute(delete(subscriber_topics).where(
-            subscriber_topics.c.subscriber_id == found.id))
-        signup = SignUp(*found)._replace(status=pending["status"], name=pending["name"],
-                                         confirm_nonce=pending["confirm_nonce"])
-    topics = topic_ids_by_slugs(topic_slugs)
+        signup = _insert_pending(conn, email, key, name)
+        found = None if signup else _locked_signup(conn, key)
+    if found is not None and found.status == SubscriberStatus.CONFIRMED:
+        _queue_already_subscribed(found)
+        return found
+    if found is not None:
+        signup = _renew_pending(conn, found, name)
+    _log_request(conn, signup, topic_ids_by_slugs(topic_slugs), evidence, consent_version)
+    queue_confirmation(signup)
+    db.session.expire_all()  # objects the session may hold no longer match the rows
+    return signup
+
+
+_subscribers = Subscriber.__table__
+_SIGNUP_COLUMNS = (_subscribers.c.id, _subscribers.c.email, _subscribers.c.name,
+                   _subscribers.c.status, _subscribers.c.confirm_nonce, _subscribers.c.token_key)
+
+
+def _locked_signup(conn, key: str) -> SignUp | None:
+    """The subscriber with this address, locked until the transaction ends."""
+    row = conn.execute(select(*_SIGNUP_COLUMNS).where(_subscribers.c.email_key == key)
+                       .with_for_update()).first()
+    return SignUp(*row) if row else None
+
+
+def _insert_ignoring_conflict(conn):
+    """INSERT … ON CONFLICT DO NOTHING in the connection's dialect."""
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    return dialect_insert(_subscribers).on_conflict_do_nothing(index_elements=["email_key"])
+
+
+def _insert_pending(conn, email: str, key: str, name: str) -> SignUp | None:
+    """A new pending subscriber; None when the address was inserted meanwhile."""
+    values = {"status": SubscriberStatus.PENDING, "requested_at": utcnow(), "email": email,
+              "email_key": key, "name": name, "confirm_nonce": secrets.token_urlsafe(16),
+              "token_key": new_token_key()}
+    new_id = conn.execute(_insert_ignoring_conflict(conn).values(values)
+                          .returning(_subscribers.c.id)).scalar()
+    if new_id is None:
+        return None
+    return SignUp(new_id, email, name, SubscriberStatus.PENDING, values["confirm_nonce"],
+                  values["token_key"])
+
+
+def _renew_pending(conn, found: SignUp, name: str) -> SignUp:
+    """An existing, not confirmed subscriber asks again: pending, topics chosen anew."""
+    values = {"status": SubscriberStatus.PENDING, "requested_at": utcnow(),
+              "name": name or found.name,
+              "confirm_nonce": found.confirm_nonce or secrets.token_urlsafe(16)}
+    conn.execute(update(_subscribers).where(_subscribers.c.id == found.id), values)
+    conn.execute(delete(subscriber_topics).where(subscriber_topics.c.subscriber_id == found.id))
+    return found._replace(status=values["status"], name=values["name"],
+                          confirm_nonce=values["confirm_nonce"])
+
+
+def _log_request(conn, signup: SignUp, topics: list[tuple[int, str]], evidence: Evidence,
+                 consent_version: str) -> None:
+    """The chosen topics and the consent event of this request."""
     if topics:  # an empty parameter list would be one INSERT of defaults
         conn.execute(insert(subscriber_topics), [
             {"subscriber_id": signup.id, "topic_id": topic_id} for topic_id, _ in topics])
@@ -195,9 +236,6 @@ def request_subscription(
         "mail_template_version": mail_template_version("confirm"),
         "detail": json.dumps({"topics": [slug for _, slug in topics]}, ensure_ascii=False),
     })
-    queue_confirmation(signup)
-    db.session.expire_all()  # objects the session may hold no longer match the rows
-    return signup
 
 
 def _evidence_columns(evidence: Evidence) -> dict[str, str | None]:
