@@ -13,7 +13,6 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from email.utils import formataddr
 
@@ -30,6 +29,7 @@ from .message import MessageBuilder
 from .outcomes import Outcome, Result
 from .services import Recipient, worker_id
 from .smtp import ConnectionLost, Deferred, Refused, make_connection
+from .throttle import Throttle
 from .verp import bounce_domain, verp_address
 
 log = logging.getLogger(__name__)
@@ -133,53 +133,6 @@ class Job:
     envelope_from: str
 
 
-class Throttle:
-    """SEND_RATE_PER_SECOND and SEND_RATE_PER_HOUR, shared by a run's connections."""
-
-    def __init__(self, per_second: float | None, per_hour: int | None) -> None:
-        self.interval = 1.0 / per_second if per_second else 0.0
-        self.per_hour = per_hour
-        self.next_at = 0.0
-        self.hour: deque[float] = deque()
-        self.lock = threading.Lock()
-
-    def wait(self, halt: threading.Event) -> bool:
-        """Block until one more mail may go; False if the run was halted meanwhile."""
-        if not self.interval and not self.per_hour:
-            return not halt.is_set()
-        while True:
-            with self.lock:
-                delay = self._delay(time.monotonic())
-                if delay <= 0:
-                    return not halt.is_set()
-            if halt.wait(min(delay, 1.0)):
-                return False
-
-    def _delay(self, now: float) -> float:
-        """Seconds until the next slot; takes the slot when it is free now."""
-        while self.hour and self.hour[0] <= now - 3600:
-            self.hour.popleft()
-        if self.per_hour and len(self.hour) >= self.per_hour:
-            return self.hour[0] + 3600 - now
-        if now < self.next_at:
-            return self.next_at - now
-        self.next_at = max(now, self.next_at) + self.interval
-        if self.per_hour:
-            self.hour.append(now)
-        return 0.0
-
-
-_throttles: dict[tuple, Throttle] = {}
-
-
-def throttle_for(per_second: float | None, per_hour: int | None) -> Throttle:
-    """One throttle per process and setting: the hourly budget outlasts a single run."""
-    key = (per_second, per_hour)
-    if key not in _throttles:
-        _throttles[key] = Throttle(per_second, per_hour)
-    return _throttles[key]
-
-
 # --- one campaign run ------------------------------------------------------------------
 
 TAKEN = Result(Outcome.SENT)  # one object for every mail taken: compared by identity
@@ -279,7 +232,8 @@ class CampaignRun:
         self.batch_size = max(int(config["SEND_BATCH_SIZE"]), 1)
         self.threshold = int(config["FAILURE_PAUSE_THRESHOLD"] or 0)
         self.lease_seconds = float(config["SEND_LEASE_SECONDS"])
-        self.throttle = throttle_for(config["SEND_RATE_PER_SECOND"], config["SEND_RATE_PER_HOUR"])
+        self.throttle = Throttle(db.engine, config["SEND_RATE_PER_SECOND"],
+                                 config["SEND_RATE_PER_HOUR"])
         self.postgres = db.engine.dialect.name == "postgresql"
         self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self.results: queue.SimpleQueue[tuple[Sender, Job, Result]] = queue.SimpleQueue()

@@ -1,4 +1,5 @@
-"""Suppression list under a keyed hash (HMAC-SHA256 with SUPPRESSION_KEY).
+"""Suppression list under a keyed hash (HMAC-SHA256 with SUPPRESSION_KEY); the send
+rate limits kept in the database, shared by every worker (send_pace, send_stamps).
 
 Rows whose subscriber still exists (bounced, complained) are re-keyed now: the address
 is known. Rows of erased people cannot be, their address is gone: they keep the plain
@@ -23,6 +24,23 @@ depends_on = None
 
 
 def upgrade():
+    op.create_table(
+        "send_pace",
+        sa.Column("name", sa.String(length=16), nullable=False),
+        sa.Column("next_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_send_pace")),
+    )
+    op.create_table(
+        "send_stamps",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_send_stamps")),
+    )
+    op.create_index(op.f("ix_send_stamps_at"), "send_stamps", ["at"], unique=False)
+    _key_the_suppressions()
+
+
+def _key_the_suppressions():
     with op.batch_alter_table("suppressions") as batch:
         batch.add_column(sa.Column("keyed", sa.Boolean(), nullable=False,
                                    server_default=sa.true()))
@@ -43,6 +61,9 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index(op.f("ix_send_stamps_at"), table_name="send_stamps")
+    op.drop_table("send_stamps")
+    op.drop_table("send_pace")
     # Keyed hashes stay keyed: without the addresses they cannot be turned back.
     with op.batch_alter_table("suppressions") as batch:
         batch.drop_column("keyed")
