@@ -16,6 +16,7 @@ from werkzeug.serving import is_running_from_reloader
 from .contact.services import purge_expired_messages
 from .delivery.engine import allow_sending, request_stop, run_due_campaigns
 from .extensions import db
+from .jobruns import once_per_schedule
 from .mailing.services import drain_outbox
 from .subscriptions.services import purge_unconfirmed
 
@@ -32,8 +33,11 @@ def job_table(app: Flask) -> list[tuple[str, Callable[[], object], float]]:
     return [
         ("outbox", drain_outbox, app.config["OUTBOX_POLL_SECONDS"]),
         ("campaigns", run_due_campaigns, app.config.get("CAMPAIGN_POLL_SECONDS", 2.0)),
-        ("purge-unconfirmed", purge_unconfirmed, 3600),
-        ("purge-contact", purge_expired_messages, 6 * 3600),
+        # Workers share these two: one of them runs each per schedule.
+        ("purge-unconfirmed", once_per_schedule("purge-unconfirmed", 3600, purge_unconfirmed),
+         3600),
+        ("purge-contact", once_per_schedule("purge-contact", 6 * 3600, purge_expired_messages),
+         6 * 3600),
     ]
 
 

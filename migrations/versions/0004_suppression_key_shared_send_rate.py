@@ -1,5 +1,6 @@
 """Suppression list under a keyed hash (HMAC-SHA256 with SUPPRESSION_KEY); the send
-rate limits kept in the database, shared by every worker (send_pace, send_stamps).
+rate limits kept in the database, shared by every worker (send_pace, send_stamps); the
+purge jobs' turns (job_runs), so one worker runs each per schedule.
 
 Rows whose subscriber still exists (bounced, complained) are re-keyed now: the address
 is known. Rows of erased people cannot be, their address is gone: they keep the plain
@@ -37,6 +38,12 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_send_stamps")),
     )
     op.create_index(op.f("ix_send_stamps_at"), "send_stamps", ["at"], unique=False)
+    op.create_table(
+        "job_runs",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("started_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_job_runs")),
+    )
     _key_the_suppressions()
 
 
@@ -61,6 +68,7 @@ def _key_the_suppressions():
 
 
 def downgrade():
+    op.drop_table("job_runs")
     op.drop_index(op.f("ix_send_stamps_at"), table_name="send_stamps")
     op.drop_table("send_stamps")
     op.drop_table("send_pace")
