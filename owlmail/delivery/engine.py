@@ -153,20 +153,20 @@ class Sender(threading.Thread):
         run = self.run_
         try:
             while (job := run.jobs.get()) is not None:
-                try:
-                    message = run.build(job.recipient)
-                except Exception as exc:  # a bug must not leave the claim hanging
-                    log.exception("campaign %s: building a mail failed", run.campaign_id)
-                    message, broken = b"", f"{type(exc).__name__}: {exc}"
-                else:
-                    broken = None
                 self.waited = False
-                result = Result(Outcome.BROKEN, None, broken) if broken else \
-                    self._deliver(job, message)
+                result = self._build_and_deliver(job)
                 self._wait_until_recorded()
                 run.results.put((self, job, result))
         finally:
             self.connection.close()
+
+    def _build_and_deliver(self, job: Job) -> Result:
+        try:
+            message = self.run_.build(job.recipient)
+        except Exception as exc:  # a bug must not leave the claim hanging
+            log.exception("campaign %s: building a mail failed", self.run_.campaign_id)
+            return Result(Outcome.BROKEN, None, f"{type(exc).__name__}: {exc}")
+        return self._deliver(job, message)
 
     def _wait_until_recorded(self) -> None:
         """Block until the outcome of this sender's previous mail is committed."""
