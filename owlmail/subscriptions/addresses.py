@@ -40,7 +40,7 @@ def ascii_address(email: str) -> str:
 
 
 def _suppression_key() -> bytes:
-    return current_app.config["SUPPRESSION_KEY"].encode()
+    return str(current_app.config["SUPPRESSION_KEY"]).encode()  # OWLMAIL_* may parse as JSON
 
 
 def address_hash(email_key: str) -> str:
