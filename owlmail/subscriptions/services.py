@@ -1,4 +1,11 @@
-"""The subscription state machine: pending → confirmed → unsubscribed, with proof."""
+"""The subscriber state machine, with proof: pending → confirmed → unsubscribed, and
+bounced or erased from any state. Every transition is a function here, called by the
+public pages, admin, API, bounce handler and delivery engine alike:
+
+    request_subscription, confirm, unsubscribe, update_preferences, mark_bounced,
+    erase (owlmail.erasure adds what other packages keep), suppress_address,
+    purge_unconfirmed (scheduled)
+"""
 
 import json
 import logging
