@@ -202,7 +202,8 @@ def run_worker(uri: str, port: int, connections: int, app, campaign_id: int, n: 
     """The real worker process sends the campaign:
     (rate, seconds, RSS when idle, highest RSS while sending, VmHWM, failed)."""
     env = {**os.environ, "OWLMAIL_SQLALCHEMY_DATABASE_URI": uri,
-           "OWLMAIL_SECRET_KEY": "bench-secret", "OWLMAIL_MAIL_SERVER": "127.0.0.1",
+           "OWLMAIL_SECRET_KEY": "bench-secret", "OWLMAIL_SUPPRESSION_KEY": "bench-suppression",
+           "OWLMAIL_MAIL_SERVER": "127.0.0.1",
            "OWLMAIL_MAIL_PORT": str(port), "OWLMAIL_SEND_CONNECTIONS": str(connections),
            "OWLMAIL_CAMPAIGN_POLL_SECONDS": "0.2"}
     log = workdir / "worker.log"

@@ -208,6 +208,24 @@ class Pending:
         return int(match[1]) if match else 0
 
 
+def _step(selector: selectors.BaseSelector, pending: "Pending", finish) -> None:
+    """One ready socket: send more of the request, or read the answer (finish when whole)."""
+    try:
+        if pending.unsent:
+            done = pending.sock.send(pending.unsent)
+            pending.unsent = pending.unsent[done:]
+            if not pending.unsent:
+                selector.modify(pending.sock, selectors.EVENT_READ, pending)
+            return
+        chunk = pending.sock.recv(65536)
+    except OSError:
+        finish(pending, 0)
+        return
+    pending.received += chunk
+    if not chunk or pending.complete():
+        finish(pending, pending.status() if pending.complete() else 0)
+
+
 def open_loop(port: int, requests: list[bytes], rate: float, timeout: float = 30):
     """Send requests[i] at t0 + i/rate, each on a new connection (gunicorn's sync workers
     close every connection), from one thread with non-blocking sockets.
@@ -241,21 +259,7 @@ def open_loop(port: int, requests: list[bytes], rate: float, timeout: float = 30
             in_flight += 1
         wait = (t0 + sent / rate - now) if sent < len(requests) else 0.5
         for key, _events in selector.select(max(wait, 0)):
-            pending: Pending = key.data
-            try:
-                if pending.unsent:
-                    done = pending.sock.send(pending.unsent)
-                    pending.unsent = pending.unsent[done:]
-                    if not pending.unsent:
-                        selector.modify(pending.sock, selectors.EVENT_READ, pending)
-                    continue
-                chunk = pending.sock.recv(65536)
-            except OSError:
-                finish(pending, 0)
-                continue
-            pending.received += chunk
-            if not chunk or pending.complete():
-                finish(pending, pending.status() if pending.complete() else 0)
+            _step(selector, key.data, finish)
         now = time.monotonic()
         for key in list(selector.get_map().values()):
             if now - key.data.scheduled > timeout:

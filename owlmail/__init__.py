@@ -1,7 +1,6 @@
 """owlmail: newsletter and contact mailing service of OWL morgen."""
 
 import functools
-import secrets
 from pathlib import Path
 
 from flask import Flask
@@ -9,6 +8,7 @@ from flask import Flask
 from . import extensions as ext
 from . import transactions  # noqa: F401  (SQLite's BEGIN follows each unit's intent)
 from .config import Defaults
+from .keyfiles import instance_secret
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,18 +44,10 @@ def configure_settings(app: Flask, test_config: dict | None) -> None:
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         db_file = Path(app.instance_path) / "owlmail.sqlite"
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{db_file}"
-    if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = _instance_secret(app)
+    for key, file_name in (("SECRET_KEY", "secret_key"), ("SUPPRESSION_KEY", "suppression_key")):
+        if not app.config[key]:
+            app.config[key] = instance_secret(app.instance_path, file_name)
     app.config["BASE_URL"] = app.config["BASE_URL"].rstrip("/")
-
-
-def _instance_secret(app: Flask) -> str:
-    """A secret generated once per installation and kept in instance/."""
-    path = Path(app.instance_path) / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
 
 
 def configure_extensions(app: Flask) -> None:
@@ -130,13 +122,14 @@ def configure_blueprints(app: Flask) -> None:
     from .campaigns.views import bp as campaigns_bp
     from .contact.admin_views import bp as contact_admin_bp
     from .contact.views import bp as contact_bp
+    from .delivery.views import bp as delivery_bp
     from .mailing.views import bp as mailing_bp
     from .public.views import bp as public_bp
     from .subscriptions.views import bp as subscriptions_bp
 
     for blueprint in (
         public_bp, subscriptions_bp, contact_bp, mailing_bp, auth_bp, admin_bp, campaigns_bp,
-        contact_admin_bp,
+        delivery_bp, contact_admin_bp,
     ):
         app.register_blueprint(blueprint)
     register_api(app)

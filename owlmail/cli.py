@@ -8,8 +8,14 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
 
+from .admin.cli import subscribers_group
+from .auth.cli import editor_group
 from .backup import BackupError, backup_sqlite
+from .campaigns.cli import campaigns_group
+from .delivery.bounces import handle
+from .extensions import db
 from .scheduler import SchedulerLocked, run_worker
 
 
@@ -42,11 +48,6 @@ def bounce_command(recipient: str | None) -> None:
     X-Original-To/Delivered-To/To headers are read. Exit 0 when the mail was handled or
     is not ours, 75 (try again) when the database could not be written.
     """
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from .delivery.bounces import handle
-    from .extensions import db
-
     raw = sys.stdin.buffer.read(BOUNCE_MAX_BYTES + 1)
     if len(raw) > BOUNCE_MAX_BYTES:
         click.echo("owlmail bounce: ignored, larger than 10 MB", err=True)
@@ -80,10 +81,6 @@ def backup_command(path: str) -> None:
 
 def register_commands(app: Flask) -> None:
     """Attach every command group to the app's CLI."""
-    from .auth.cli import editor_group
-    from .campaigns.cli import campaigns_group
-    from .subscriptions.cli import subscribers_group
-
     app.cli.add_command(worker_command)
     app.cli.add_command(bounce_command)
     app.cli.add_command(backup_command)

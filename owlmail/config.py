@@ -9,6 +9,9 @@ class Defaults:
     SQLALCHEMY_DATABASE_URI = None  # filled in by the factory: SQLite file in instance/
     SECRET_KEY = None  # filled in by the factory: generated once, kept in instance/
     SECRET_KEY_FALLBACKS: list[str] = []  # older keys still accepted for tokens
+    # Keys the suppression list's address hashes (HMAC); kept apart from SECRET_KEY so
+    # rotating that does not forget who must never be mailed again. Generated once.
+    SUPPRESSION_KEY = None
     BASE_URL = "http://127.0.0.1:5000"  # https: cookies are Secure (owlmail/security.py)
     TRUSTED_PROXY_COUNT = 0  # reverse proxies in front, each adding X-Forwarded-* (1 behind nginx)
     HSTS_MAX_AGE = 365 * 24 * 3600  # Strict-Transport-Security, sent on https answers only

@@ -4,6 +4,8 @@ import enum
 
 from sqlalchemy import BigInteger, Enum, Integer
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers; larger numbers cannot name a row
+
 # A 64-bit key on PostgreSQL that stays SQLite's ROWID alias (so it autoincrements).
 BigId = BigInteger().with_variant(Integer, "sqlite")
 

@@ -3,6 +3,7 @@
 import enum
 
 from flask import current_app
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, StringField
 
@@ -14,6 +15,7 @@ class Verdict(enum.Enum):
     HUMAN = "human"
     BOT = "bot"  # honeypot filled: answer as if all went well, do nothing
     TOO_FAST = "too_fast"  # sent back faster than FORM_MIN_SECONDS, or stamp missing/forged
+    INVALID = "invalid"  # a person, but a field is wrong
 
 
 def form_stamp() -> str:
@@ -39,6 +41,22 @@ class GuardedForm(Form):
         if age < current_app.config["FORM_MIN_SECONDS"]:
             return Verdict.TOO_FAST
         return Verdict.HUMAN
+
+    def judge(self) -> Verdict:
+        """The verdict with the fields validated. BOT: answer as if all went well, do
+        nothing. TOO_FAST, INVALID: show the form again (400), restamped, saying why."""
+        verdict = self.verdict()
+        if verdict == Verdict.BOT:
+            return verdict
+        if verdict == Verdict.TOO_FAST:
+            self.form_errors.append(_("Das ging sehr schnell. Bitte prüfen Sie Ihre Angaben "
+                                      "und senden Sie das Formular noch einmal."))
+        elif self.validate():
+            return Verdict.HUMAN
+        else:
+            verdict = Verdict.INVALID
+        self.restamp()
+        return verdict
 
     def restamp(self) -> None:
         """Give the re-rendered form a fresh timestamp."""

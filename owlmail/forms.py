@@ -10,6 +10,8 @@ from flask_wtf import FlaskForm
 from wtforms import SelectMultipleField, ValidationError, widgets
 from wtforms.i18n import messages_path
 
+from .text import is_single_line
+
 
 class Form(FlaskForm):
     """The base of every form: Flask-WTF's CSRF, WTForms' messages in the visitor's language.
@@ -42,5 +44,5 @@ class MultiCheckboxField(SelectMultipleField):
 
 def single_line(form, field) -> None:
     """Refuse control characters (CR/LF, tabs …) in one-line fields such as names."""
-    if field.data and any(not ch.isprintable() for ch in field.data):
+    if field.data and not is_single_line(field.data):
         raise ValidationError(_l("Bitte nur eine Zeile ohne Steuerzeichen eingeben."))

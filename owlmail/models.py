@@ -3,7 +3,8 @@
 from .auth.models import ApiToken, Editor, Role
 from .campaigns.models import ArchiveCopy, Campaign, CampaignStatus
 from .contact.models import ContactMessage, ContactStatus
-from .delivery.models import Delivery, DeliveryStatus
+from .delivery.models import Delivery, DeliveryStatus, SendPace, SendStamp
+from .jobruns import JobRun
 from .mailing.models import OutboxMail, OutboxStatus
 from .subscriptions.models import (
     ConsentEvent,
@@ -16,6 +17,7 @@ from .subscriptions.models import (
 
 __all__ = [
     "ApiToken", "ArchiveCopy", "Campaign", "CampaignStatus", "ConsentEvent", "ConsentText",
-    "ContactMessage", "ContactStatus", "Delivery", "DeliveryStatus", "Editor", "OutboxMail",
-    "OutboxStatus", "Role", "Subscriber", "SubscriberStatus", "Suppression", "Topic",
+    "ContactMessage", "ContactStatus", "Delivery", "DeliveryStatus", "Editor", "JobRun",
+    "OutboxMail", "OutboxStatus", "Role", "SendPace", "SendStamp", "Subscriber",
+    "SubscriberStatus", "Suppression", "Topic",
 ]

@@ -13,7 +13,12 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 from werkzeug.serving import is_running_from_reloader
 
+from .contact.services import purge_expired_messages
+from .delivery.engine import allow_sending, request_stop, run_due_campaigns
 from .extensions import db
+from .jobruns import once_per_schedule
+from .mailing.services import drain_outbox
+from .subscriptions.services import purge_unconfirmed
 from .transactions import Intent, declare
 
 log = logging.getLogger(__name__)
@@ -26,16 +31,14 @@ class SchedulerLocked(RuntimeError):
 
 def job_table(app: Flask) -> list[tuple[str, Callable[[], object], float]]:
     """Every job as (stable id, function, interval in seconds)."""
-    from .contact.services import purge_expired_messages
-    from .delivery.engine import run_due_campaigns
-    from .mailing.services import drain_outbox
-    from .subscriptions.services import purge_unconfirmed
-
     return [
         ("outbox", drain_outbox, app.config["OUTBOX_POLL_SECONDS"]),
         ("campaigns", run_due_campaigns, app.config.get("CAMPAIGN_POLL_SECONDS", 2.0)),
-        ("purge-unconfirmed", purge_unconfirmed, 3600),
-        ("purge-contact", purge_expired_messages, 6 * 3600),
+        # Workers share these two: one of them runs each per schedule.
+        ("purge-unconfirmed", once_per_schedule("purge-unconfirmed", 3600, purge_unconfirmed),
+         3600),
+        ("purge-contact", once_per_schedule("purge-contact", 6 * 3600, purge_expired_messages),
+         6 * 3600),
     ]
 
 
@@ -100,8 +103,6 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
     """Start the scheduler for this app (once); raises SchedulerLocked on a busy SQLite."""
     if EXTENSION_KEY in app.extensions:
         return app.extensions[EXTENSION_KEY]
-    from .delivery.engine import allow_sending
-
     _acquire_sqlite_lock(app)
     allow_sending()
     logging.getLogger("apscheduler.scheduler").addFilter(_SkippedRunsFilter())
@@ -131,8 +132,6 @@ def start_in_web_process(app: Flask) -> None:
 
 def run_worker(app: Flask) -> None:
     """Run the scheduler in the foreground until SIGTERM/SIGINT, then finish jobs in flight."""
-    from .delivery.engine import request_stop
-
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

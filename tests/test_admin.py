@@ -3,8 +3,8 @@
 import pytest
 from sqlalchemy import func, select
 
+from owlmail import erasure
 from owlmail.admin import services
-from owlmail.admin.services import AdminError
 from owlmail.extensions import db
 from owlmail.models import (
     Campaign,
@@ -15,8 +15,10 @@ from owlmail.models import (
     Suppression,
     Topic,
 )
+from owlmail.subscriptions import queries
 from owlmail.subscriptions.addresses import address_hash, normalize_address
 from owlmail.subscriptions.consent import Evidence
+from owlmail.subscriptions.queries import QueryError as AdminError
 from owlmail.subscriptions.services import is_suppressed, record
 from tests.conftest import FormClient
 from tests.support.pages import hidden_fields
@@ -53,9 +55,9 @@ def people(app):
 
 def test_list_pages_newest_first_with_a_cursor_until_the_end(app, people):
     with app.app_context():
-        first = services.list_subscribers(limit=5)
-        second = services.list_subscribers(limit=5, after=first.next)
-        third = services.list_subscribers(limit=5, after=second.next)
+        first = queries.list_subscribers(limit=5)
+        second = queries.list_subscribers(limit=5, after=first.next)
+        third = queries.list_subscribers(limit=5, after=second.next)
     seen = [s.email[0] for s in first.items + second.items + third.items]
     assert seen == list("lkjihgfedcba")
     assert first.next == str(first.items[-1].id)
@@ -64,10 +66,10 @@ def test_list_pages_newest_first_with_a_cursor_until_the_end(app, people):
 
 def test_list_filters_by_status_topic_and_address_prefix(app, people):
     with app.app_context():
-        pending = services.list_subscribers(status=SubscriberStatus.PENDING)
-        bildung = services.list_subscribers(topic="bildung")
-        both = services.list_subscribers(topic="innovation", status=SubscriberStatus.PENDING)
-        found = services.list_subscribers(q=" CC@ ")
+        pending = queries.list_subscribers(status=SubscriberStatus.PENDING)
+        bildung = queries.list_subscribers(topic="bildung")
+        both = queries.list_subscribers(topic="innovation", status=SubscriberStatus.PENDING)
+        found = queries.list_subscribers(q=" CC@ ")
         assert {s.email[0] for s in pending.items} == set("adgj")
         assert {s.email[0] for s in bildung.items} == set("bdfhjl")
         assert {s.email[0] for s in both.items} == set("ag")
@@ -77,28 +79,28 @@ def test_list_filters_by_status_topic_and_address_prefix(app, people):
 def test_search_treats_like_wildcards_as_plain_characters(app, people):
     with app.app_context():
         add_subscriber("a_b@beispiel.de")
-        assert [s.email for s in services.list_subscribers(q="a_").items] == ["a_b@beispiel.de"]
-        assert services.list_subscribers(q="%").items == []
+        assert [s.email for s in queries.list_subscribers(q="a_").items] == ["a_b@beispiel.de"]
+        assert queries.list_subscribers(q="%").items == []
 
 
 @pytest.mark.parametrize("cursor", ["abc", "-1", "1.5", "١٢", "9" * 30])
 def test_a_bad_cursor_is_a_german_400(app, cursor):
     with app.test_request_context(), pytest.raises(AdminError) as caught:
-        services.list_subscribers(after=cursor)
+        queries.list_subscribers(after=cursor)
     assert caught.value.status == 400
     assert "Cursor" in caught.value.message
 
 
 def test_an_unknown_topic_is_a_german_400(app):
     with app.test_request_context(), pytest.raises(AdminError) as caught:
-        services.list_subscribers(topic="kochen")
+        queries.list_subscribers(topic="kochen")
     assert caught.value.status == 400
     assert "Unbekanntes Thema" in caught.value.message
 
 
 def test_detail_carries_the_consent_history(app, people):
     with app.app_context():
-        detail = services.subscriber_detail(services.get_subscriber(people["b"]))
+        detail = queries.subscriber_detail(queries.get_subscriber(people["b"]))
     assert detail["email"] == "bb@beispiel.de"
     assert detail["topics"] == ["bildung"]
     assert detail["status"] == "confirmed"
@@ -116,7 +118,7 @@ def test_erase_removes_personal_data_and_keeps_a_hashed_suppression(app, people)
         db.session.flush()
         db.session.add(Delivery(campaign_id=campaign.id, subscriber_id=people["b"]))
         db.session.commit()
-        services.erase_subscriber(db.session.get(Subscriber, people["b"]))
+        erasure.erase_person(db.session.get(Subscriber, people["b"]))
         db.session.commit()
         db.session.expire_all()
         assert db.session.get(Subscriber, people["b"]) is None
@@ -132,7 +134,7 @@ def test_erase_removes_personal_data_and_keeps_a_hashed_suppression(app, people)
 
 def test_get_subscriber_that_is_gone_is_404(app):
     with app.test_request_context(), pytest.raises(AdminError) as caught:
-        services.get_subscriber(4711)
+        queries.get_subscriber(4711)
     assert caught.value.status == 404
 
 
@@ -208,7 +210,7 @@ def test_the_detail_page_and_the_api_quote_the_exact_consent_wording(app, client
         person = db.session.scalar(select(Subscriber))
         german, english = [e.consent_text_version for e in person.consent_events]
         assert german != english
-        detail = services.subscriber_detail(person)
+        detail = queries.subscriber_detail(person)
     page = editor_client.get(f"/admin/subscribers/{person.id}").get_data(as_text=True)
     assert f'href="#wording-{german}"' in page and f'id="wording-{german}"' in page
     assert "Meine Einwilligung kann ich jederzeit über den Abmeldelink" in page

@@ -204,12 +204,12 @@ def test_an_auto_reply_or_junk_is_ignored_without_an_error(sent, junk):
 
 
 def test_a_bounce_for_an_erased_subscriber_is_ignored(sent):
-    from owlmail.admin.services import erase_subscriber
+    from owlmail.erasure import erase_person
 
     app, verps = sent
     rcpt = "leser1@example.org"
     with app.app_context():
-        erase_subscriber(db.session.scalar(select(Subscriber).where(Subscriber.email == rcpt)))
+        erase_person(db.session.scalar(select(Subscriber).where(Subscriber.email == rcpt)))
         db.session.commit()
     result = pipe(app, dsn(verps[rcpt], rcpt), verps[rcpt])
     assert result.exit_code == 0 and "gone" in result.stderr

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from owlmail.campaigns import services
 from owlmail.campaigns.models import Campaign, CampaignStatus
 from owlmail.campaigns.services import CampaignError
+from owlmail.delivery.testsend import send_test
 from owlmail.extensions import db
 from owlmail.mailing.models import OutboxMail
 from owlmail.mailing.services import drain_outbox
@@ -230,7 +231,7 @@ def test_the_refusal_names_the_current_state_in_german(ctx):
 def test_a_test_copy_arrives_marked_as_test(smtp_app, smtp):
     with smtp_app.app_context():
         campaign = new_campaign(subject="Digitalgipfel OWL: Programm")
-        sent_to = services.send_test(campaign, ["Test@Example.org", "redaktion@bücher.de"])
+        sent_to = send_test(campaign, ["Test@Example.org", "redaktion@bücher.de"])
         db.session.commit()
         drain_outbox()
     assert sent_to == ["Test@example.org", "redaktion@bücher.de"]
@@ -254,11 +255,11 @@ def test_a_test_copy_arrives_marked_as_test(smtp_app, smtp):
 def test_bad_test_recipients_are_refused_and_nothing_is_queued(ctx, emails, fragment):
     campaign = new_campaign()
     with pytest.raises(CampaignError) as caught:
-        services.send_test(campaign, emails)
+        send_test(campaign, emails)
     assert caught.value.status == 422 and fragment in caught.value.message
     assert db.session.scalars(select(OutboxMail)).all() == []
 
 
 def test_the_same_address_twice_gets_one_test_copy(ctx):
-    services.send_test(new_campaign(), ["a@example.org", "A@EXAMPLE.ORG"])
+    send_test(new_campaign(), ["a@example.org", "A@EXAMPLE.ORG"])
     assert len(db.session.scalars(select(OutboxMail)).all()) == 1

@@ -131,8 +131,7 @@ def test_every_mail_has_its_own_message_id_and_verp_sender(sender_app, smtp):
 
 
 def test_fast_link_tokens_are_the_ones_subscriptions_sign(app):
-    from owlmail.delivery.engine import LinkSigner
-    from owlmail.tokens import sign
+    from owlmail.tokens import LinkSigner, sign
 
     with app.app_context():
         fast = LinkSigner(Purpose.UNSUBSCRIBE)

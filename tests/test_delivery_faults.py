@@ -69,12 +69,6 @@ def change_status(campaign_id: int, transition) -> None:
     db.session.commit()
 
 
-@pytest.fixture(autouse=True)
-def _own_throttles(monkeypatch):
-    """Send limits live per process; each test starts with fresh ones, whatever happens."""
-    monkeypatch.setattr(engine, "_throttles", {})
-
-
 def test_451_is_retried_and_then_delivered_once(make_app, smtp):
     app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port, SEND_RETRY_SECONDS=[3600])
     smtp.handler.rcpt_answers = ["451 4.3.0 Bitte später noch einmal"]

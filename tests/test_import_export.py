@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from owlmail.admin import services
+from owlmail import erasure
 from owlmail.extensions import db
 from owlmail.mailing.models import OutboxMail
 from owlmail.mailing.services import drain_outbox
@@ -107,7 +107,7 @@ def test_import_never_downgrades_or_resubscribes_existing_people(app, runner, tm
 def test_an_erased_address_is_never_imported_again(app, runner, tmp_path):
     with app.app_context():
         person = db.session.get(Subscriber, add_subscriber("Geloescht@Beispiel.de"))
-        services.erase_subscriber(person)
+        erasure.erase_person(person)
         db.session.commit()
     text = HEADER + "GELOESCHT@beispiel.de,Wieder da,,confirmed,2024-01-01T00:00:00Z,Messe\n"
     result = runner.invoke(args=["subscribers", "import", write(tmp_path, text)])

@@ -1,14 +1,14 @@
 """The archive copy of a campaign: rendered once when sending starts, read by visitors.
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

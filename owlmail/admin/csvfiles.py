@@ -19,17 +19,23 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..mailing.message import template_version
-from ..subscriptions.addresses import InvalidAddress, address_hash, normalize_address
+from ..subscriptions.addresses import InvalidAddress, normalize_address
 from ..subscriptions.consent import Evidence
-from ..subscriptions.models import Subscriber, SubscriberStatus, Suppression, Topic
-from ..subscriptions.services import queue_confirmation, record, start_pending
+from ..subscriptions.models import Subscriber, SubscriberStatus, Topic
+from ..subscriptions.queries import iso
+from ..subscriptions.services import (
+    queue_confirmation,
+    record,
+    start_pending,
+    suppressed_among,
+)
+from ..text import FORMULA_STARTS, is_single_line, safe_cell
 from ..timeutil import to_utc_naive, utcnow
 from ..transactions import paged
-from .services import AdminError, iso
+from .services import AdminError
 
 COLUMNS = ["email", "name", "topics", "status", "confirmed_at", "consent_source"]
 EXPORT_COLUMNS = [*COLUMNS, "consent_history"]
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CHUNK = 500
 
 
@@ -76,7 +82,7 @@ class RowError(ValueError):
 
 def unquote_cell(value: str) -> str:
     """Undo the export's formula guard (a leading ' before = + - @)."""
-    if len(value) > 1 and value[0] == "'" and value[1] in FORMULA_START:
+    if len(value) > 1 and value[0] == "'" and value[1] in FORMULA_STARTS:
         return value[1:]
     return value
 
@@ -133,7 +139,7 @@ def parse_moment(value: str) -> datetime | None:
 
 
 def _single_line(value: str, limit: int, label: str) -> str:
-    if any(ch in value for ch in "\r\n") or any(not ch.isprintable() for ch in value):
+    if not is_single_line(value):
         raise RowError(_("Zeilenumbruch oder Steuerzeichen im Feld „%(label)s“.", label=label))
     if len(value) > limit:
         raise RowError(_("Das Feld „%(label)s“ ist zu lang.", label=label))
@@ -203,11 +209,10 @@ def _store_batch(rows: list[Row], report: ImportReport, origin: str) -> None:
     keys = [row.key for row in rows]
     existing = set(db.session.scalars(select(Subscriber.email_key).where(
         Subscriber.email_key.in_(keys))))
-    hashes = set(db.session.scalars(select(Suppression.email_hash).where(
-        Suppression.email_hash.in_([address_hash(key) for key in keys]))))
+    suppressed = suppressed_among(keys)
     new = []
     for row in rows:
-        if address_hash(row.key) in hashes:
+        if row.key in suppressed:
             report.suppressed.append(Problem(row.line, _("Gesperrt: Die Adresse wurde auf "
                                                          "Wunsch gelöscht."), row.email))
         elif row.key in existing:
@@ -251,12 +256,6 @@ def _record_import(row: Row, subscriber: Subscriber, origin: str, mail_version: 
 
 
 # --- export ----------------------------------------------------------------
-
-def safe_cell(value: object) -> str:
-    """A cell a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
 
 def _consent_source(subscriber: Subscriber) -> str:
     """Where consent was given: the import evidence or the sign-up page."""

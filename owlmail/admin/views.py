@@ -18,11 +18,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from .. import erasure
 from ..auth.decorators import admin_required, editor_required
 from ..campaigns.models import Campaign, CampaignStatus
 from ..extensions import db
 from ..forms import ButtonForm
 from ..public.errors import error_response
+from ..subscriptions import queries
 from ..subscriptions.models import SubscriberStatus, Topic
 from ..timeutil import utcnow
 from . import csvfiles, services
@@ -67,8 +69,8 @@ def subscriber_status_label(status: SubscriberStatus) -> str:
     return _(STATUS_LABELS.get(status, str(status)))
 
 
-@bp.errorhandler(AdminError)
-def admin_error(exc: AdminError):
+@bp.errorhandler(queries.QueryError)  # AdminError is one
+def admin_error(exc: queries.QueryError):
     return error_response(exc.status, exc.message, exc.code)
 
 
@@ -102,7 +104,7 @@ def dashboard():
 def _filters() -> dict:
     """The list filters from the query string (validated by the services)."""
     return {
-        "status": services.parse_status(request.args.get("status")),
+        "status": queries.parse_status(request.args.get("status")),
         "topic": request.args.get("topic") or None,
         "q": (request.args.get("q") or "").strip()[:320] or None,
     }
@@ -112,7 +114,7 @@ def _filters() -> dict:
 @editor_required
 def subscribers():
     filters = _filters()
-    page = services.list_subscribers(**filters, after=request.args.get("after"))
+    page = queries.list_subscribers(**filters, after=request.args.get("after"))
     return render_template(
         "admin/subscribers.html", page=page, filters=filters, topics=services.all_topics(),
         statuses=list(SubscriberStatus), first_page=not request.args.get("after"),
@@ -122,18 +124,18 @@ def subscribers():
 @bp.get("/subscribers/<int:subscriber_id>")
 @editor_required
 def subscriber(subscriber_id: int):
-    person = services.get_subscriber(subscriber_id)
+    person = queries.get_subscriber(subscriber_id)
     return render_template("admin/subscriber.html", subscriber=person,
-                           wordings=services.consent_wordings(person))
+                           wordings=queries.consent_wordings(person))
 
 
 @bp.route("/subscribers/<int:subscriber_id>/erase", methods=["GET", "POST"])
 @admin_required
 def erase(subscriber_id: int):
-    person = services.get_subscriber(subscriber_id)
+    person = queries.get_subscriber(subscriber_id)
     form = EraseForm()
     if request.method == "POST" and form.validate():
-        services.erase_subscriber(person, by=current_user)
+        erasure.erase_person(person, by=current_user)
         db.session.commit()
         services.forget_dashboard_stats()
         flash(_("Die Person wurde gelöscht. Ihre Adresse bleibt nur als Prüfsumme gesperrt, "
@@ -148,7 +150,7 @@ def erase(subscriber_id: int):
 def export():
     filters = _filters()
     if filters["topic"]:
-        services.topic_by_slug(filters["topic"])
+        queries.topic_by_slug(filters["topic"])
     lines = csvfiles.export_lines(status=filters["status"], topic=filters["topic"])
     filename = f"owl-morgen-abonnenten-{utcnow():%Y-%m-%d}.csv"
     return Response(stream_with_context(lines), mimetype="text/csv", headers={

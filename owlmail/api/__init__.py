@@ -7,6 +7,7 @@ document at /api/v1/openapi.json, so the document cannot drift from the code.
 from flask import Flask
 from flask_smorest import Api
 
+from . import campaigns, subscribers, topics
 from .schemas import ErrorSchema
 
 
@@ -21,8 +22,6 @@ class OwlmailApi(Api):
 
 def register_api(app: Flask) -> None:
     """Register the API blueprint (bearer tokens, JSON errors, OpenAPI)."""
-    from . import campaigns, subscribers, topics
-
     app.config.setdefault("API_TEST_SEND_RATE_LIMIT", "20/hour")  # test copies per token
     app.config.setdefault("API_TITLE", "owlmail – API für die Redaktion")
     app.config.setdefault("API_VERSION", "v1")

@@ -9,11 +9,12 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..admin.services import parse_cursor
 from ..campaigns import services
 from ..campaigns.models import Campaign
-from ..delivery.progress import campaign_progress
+from ..campaigns.progress import campaign_progress
+from ..delivery import testsend
 from ..extensions import db, limiter
+from ..subscriptions.queries import parse_cursor
 from .auth import bearer_token, current_editor
 from .common import api_blueprint, aware, get_or_404
 from .schemas import (
@@ -119,7 +120,7 @@ def update_campaign(data: dict, campaign_id: int):
 def send_test(data: dict, campaign_id: int):
     """Queue a test copy (subject marked [TEST]) to up to five addresses."""
     campaign = load_campaign(campaign_id)
-    emails = services.send_test(campaign, data["emails"])
+    emails = testsend.send_test(campaign, data["emails"])
     db.session.commit()
     return {"emails": emails}
 

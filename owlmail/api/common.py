@@ -6,11 +6,10 @@ from flask import request
 from flask_babel import gettext as _
 from flask_smorest import Blueprint
 
+from ..dbtypes import MAX_ID
 from ..extensions import csrf, db
 from .auth import require_token
 from .errors import ApiError, register_error_handlers
-
-MAX_ID = 2**31 - 1  # ids are 32-bit integers; larger numbers cannot name a row
 
 
 def api_blueprint(name: str, description: str) -> Blueprint:

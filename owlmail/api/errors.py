@@ -4,9 +4,9 @@ from flask import jsonify
 from flask_smorest import Blueprint
 from werkzeug.exceptions import HTTPException
 
-from ..admin.services import AdminError
 from ..campaigns.services import CampaignError
 from ..public.errors import error_response
+from ..subscriptions.queries import QueryError
 
 
 class ApiError(Exception):
@@ -70,5 +70,5 @@ def register_error_handlers(blp: Blueprint) -> None:
     """Domain errors and HTTP errors of one API blueprint as JSON."""
     blp.register_error_handler(ApiError, lambda e: error_json(e.status, e.code, e.message))
     blp.register_error_handler(CampaignError, lambda e: error_json(e.status, e.code, e.message))
-    blp.register_error_handler(AdminError, lambda e: error_json(e.status, e.code, e.message))
+    blp.register_error_handler(QueryError, lambda e: error_json(e.status, e.code, e.message))
     blp.register_error_handler(HTTPException, handle_http_error)

@@ -11,6 +11,7 @@ from ..campaigns.models import CampaignStatus
 from ..campaigns.rendering import TEMPLATES
 from ..campaigns.services import SUBJECT_MAX_LENGTH, TEST_RECIPIENTS_MAX
 from ..subscriptions.models import SubscriberStatus
+from ..text import is_single_line
 
 REQUIRED = "Diese Angabe fehlt."
 NULL = "Diese Angabe darf nicht null sein."
@@ -31,7 +32,7 @@ def text_list(**kwargs) -> fields.List:
 
 def no_control_characters(value: str) -> None:
     """Refuse NUL, CR, LF and other control characters (query strings, slugs)."""
-    if any(not ch.isprintable() for ch in value):
+    if not is_single_line(value):
         raise ma.ValidationError("Steuerzeichen sind hier nicht erlaubt.")
 
 

@@ -1,10 +1,12 @@
 """Subscribers through the API: list with filters and cursor, detail, GDPR erasure."""
 
-from ..admin import services
+from .. import erasure
+from ..dbtypes import MAX_ID
 from ..extensions import db
+from ..subscriptions import queries as services
 from ..subscriptions.models import SubscriberStatus
 from .auth import require_admin
-from .common import MAX_ID, api_blueprint
+from .common import api_blueprint
 from .schemas import SubscriberDetailSchema, SubscriberPageSchema, SubscriberQuerySchema
 
 blp = api_blueprint("api_subscribers", "Abonnentinnen und Abonnenten")
@@ -13,7 +15,7 @@ blp = api_blueprint("api_subscribers", "Abonnentinnen und Abonnenten")
 def load_subscriber(subscriber_id: int):
     """The subscriber with this id, or 404 JSON."""
     if not 0 < subscriber_id <= MAX_ID:
-        raise services.AdminError.not_found()
+        raise services.QueryError.not_found()
     return services.get_subscriber(subscriber_id)
 
 
@@ -40,5 +42,5 @@ def get_subscriber(subscriber_id: int):
 def erase_subscriber(subscriber_id: int):
     """Erase (GDPR): personal data gone, a hashed suppression entry kept. Admins only."""
     editor = require_admin()
-    services.erase_subscriber(load_subscriber(subscriber_id), by=editor)
+    erasure.erase_person(load_subscriber(subscriber_id), by=editor)
     db.session.commit()

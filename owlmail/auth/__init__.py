@@ -3,12 +3,11 @@
 from flask import Flask
 
 from ..extensions import db, login_manager
+from .models import Editor
 
 
 def configure_login(app: Flask) -> None:
     """Flask-Login: load editors by id, send anonymous visitors to the login page."""
-    from .models import Editor
-
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Bitte melden Sie sich an."

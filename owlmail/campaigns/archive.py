@@ -20,9 +20,9 @@ from sqlalchemy.orm import lazyload
 
 from ..extensions import db
 from ..timeutil import utcnow
+from .errors import CampaignError
 from .models import ArchiveCopy, Campaign, CampaignStatus
 from .rendering import archive_fragment, render_archive
-from .services import CampaignError
 
 S = CampaignStatus
 # Once sending has started the content is fixed, and readers may look for it.

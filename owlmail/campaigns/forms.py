@@ -15,8 +15,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from ..forms import Form, MultiCheckboxField, single_line
 from .rendering import TEMPLATES
-
-TEST_RECIPIENTS_MAX = 5
+from .services import TEST_RECIPIENTS_MAX
 
 
 class CampaignForm(Form):

@@ -30,12 +30,13 @@ import css_inline
 import nh3
 from flask import current_app, has_app_context, render_template
 from flask_babel import gettext
+from flask_babel import gettext as _
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
 
-from .services import CampaignError
+from .errors import CampaignError
 
 FIELDS = ("name", "email", "unsubscribe_url", "preferences_url")
 SAMPLE_NAME = "Erika Mustermann"
@@ -133,13 +134,24 @@ _ENV = SandboxedEnvironment(autoescape=False)
 _SKIP = {"whitespace", "comment_begin", "comment", "comment_end"}
 
 
-def validate_body(body: str) -> None:
-    """Refuse anything but the personal fields and `{% if name %}`; never evaluates."""
+def validate_body(body: object) -> None:
+    """Raise CampaignError (413/422) for an oversized body or anything but the personal
+    fields and `{% if name %}`; never evaluates."""
+    if not isinstance(body, str):
+        raise CampaignError.invalid(_("Der Text muss ein Text sein."))
+    if "\x00" in body:  # PostgreSQL cannot store it; no editor means to type it
+        raise CampaignError.invalid(_("Der Text enthält ein Nullzeichen (\\0)."),
+                                    "invalid_body")
     limit = current_app.config["CAMPAIGN_BODY_MAX_LENGTH"] if has_app_context() else None
     if limit and len(body) > limit:
-        raise CampaignError(f"Der Text ist zu lang: höchstens {limit:,} Zeichen sind "
-                            "erlaubt.".replace(",", "."), 413)
-    _parse(body)
+        raise CampaignError(_("Der Text ist zu lang (höchstens %(max)d Zeichen).", max=limit),
+                            413, "too_large")
+    try:
+        _parse(body)
+    except ValueError as exc:
+        raise CampaignError(str(exc), 422, "invalid_body")
+    if has_app_context():
+        check_render_cost(body)
 
 
 def _parse(body: str) -> nodes.Template:
@@ -149,7 +161,8 @@ def _parse(body: str) -> nodes.Template:
             _check_tag(line, tag)
         tree = _ENV.parse(body)
     except TemplateSyntaxError as exc:
-        raise CampaignError(f"Fehler in Zeile {exc.lineno}: {_syntax_message(exc)}", 422)
+        raise CampaignError(f"Fehler in Zeile {exc.lineno}: {_syntax_message(exc)}", 422,
+                            "invalid_body")
     for node in tree.body:
         _check_node(node)
     return tree
@@ -185,7 +198,7 @@ def _refused(line: int, expression: str) -> CampaignError:
     return CampaignError(
         f"Zeile {line}: „{expression}“ ist nicht erlaubt. Erlaubt sind nur "
         "{{ name }}, {{ email }}, {{ unsubscribe_url }}, {{ preferences_url }} und "
-        "{% if name %} … {% else %} … {% endif %}.", 422)
+        "{% if name %} … {% else %} … {% endif %}.", 422, "invalid_body")
 
 
 def _check_tag(line: int, tag: list[tuple[str, str]]) -> None:
@@ -433,7 +446,7 @@ class _Pieces:
     def __init__(self, template: str) -> None:
         self.pieces: list[str] = []
         self.slots: list[tuple[int, str]] = []
-        for literal, key, _, _ in Formatter().parse(template):
+        for literal, key, _spec, _conversion in Formatter().parse(template):
             if literal:
                 self.pieces.append(literal)
             if key is not None:

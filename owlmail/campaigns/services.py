@@ -10,14 +10,16 @@ never commit; they raise CampaignError (message in German, shown as 4xx).
                                                             # a refused expression
     schedule(campaign, send_at: datetime | None) -> None    # aware datetime, None = now
     pause(campaign), resume(campaign), cancel(campaign), duplicate(campaign, editor)
-    start_sending(campaign), finish(campaign)               # for the delivery engine
-    send_test(campaign, emails: list[str]) -> list[str]     # queued through the outbox
+    clean_test_recipients(emails) -> list[str]              # for delivery's test send
+    For the delivery engine: start_sending(campaign, fix_audience), finish(campaign),
+    pause_for_failures(campaign, failures, last_answer), pause_unrenderable(campaign, error)
 
 Topics: an empty list means "every topic". Status codes: 409 for a transition the
 current state forbids, 422 for invalid content, 413 for an oversized body.
 """
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -26,9 +28,17 @@ from sqlalchemy import select
 
 from ..auth.models import Editor
 from ..extensions import db
+from ..mailing.message import build_message, format_address, queue_mail, render_mail
+from ..subscriptions.addresses import InvalidAddress, ascii_address, normalize_address
 from ..subscriptions.models import Topic
+from ..text import is_single_line
 from ..timeutil import to_utc_naive, utcnow
+from . import archive
+from .errors import CampaignError
 from .models import Campaign, CampaignStatus
+from .rendering import TEMPLATES, validate_body
+
+log = logging.getLogger(__name__)
 
 SUBJECT_MAX_LENGTH = 200
 PREHEADER_MAX_LENGTH = 200
@@ -36,37 +46,8 @@ TEST_RECIPIENTS_MAX = 5
 EDITABLE_FIELDS = {"subject", "preheader", "body", "topics", "template"}
 # A send time a few seconds in the past is "now" that took a while to arrive.
 SCHEDULE_GRACE = timedelta(seconds=60)
-SAMPLE_NAME = "Erika Mustermann"
 
 S = CampaignStatus
-
-
-class CampaignError(Exception):
-    """A campaign request that cannot be fulfilled; the message is German."""
-
-    def __init__(self, message: str, status: int = 409, code: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code or {409: "conflict", 413: "too_large", 404: "not_found"}.get(
-            status, "invalid")
-
-    @classmethod
-    def invalid(cls, message: str, code: str = "invalid") -> "CampaignError":
-        return cls(message, 422, code)
-
-    @classmethod
-    def wrong_state(cls, campaign: Campaign, action: str) -> "CampaignError":
-        return cls(_("Eine Kampagne im Zustand „%(status)s“ kann nicht %(action)s werden.",
-                     status=status_label(campaign.status), action=action), 409, "wrong_state")
-
-
-def status_label(status: CampaignStatus) -> str:
-    """The German name of a campaign status."""
-    return {
-        S.DRAFT: _("Entwurf"), S.SCHEDULED: _("geplant"), S.SENDING: _("wird versendet"),
-        S.PAUSED: _("pausiert"), S.SENT: _("versendet"), S.CANCELLED: _("abgebrochen"),
-    }[status]
 
 
 def _require(campaign: Campaign, allowed: Iterable[CampaignStatus], action: str) -> None:
@@ -81,7 +62,7 @@ def clean_line(value: object, label: str, max_length: int, required: str | None 
     """A single-line text field: no CR/LF or other control characters, bounded length."""
     if not isinstance(value, str):
         raise CampaignError.invalid(_("%(label)s muss ein Text sein.", label=label))
-    if any(not ch.isprintable() for ch in value):
+    if not is_single_line(value):
         raise CampaignError.invalid(
             _("%(label)s muss eine einzelne Zeile ohne Steuerzeichen sein.", label=label))
     value = value.strip()
@@ -105,8 +86,6 @@ def clean_subject(subject: object) -> str:
 
 def clean_template(template: object) -> str:
     """One of the known layouts; None means the standard one."""
-    from .rendering import TEMPLATES  # the renderer keeps the one list (it imports us)
-
     if template is None or template == "":
         return "standard"
     if template not in TEMPLATES:
@@ -114,31 +93,6 @@ def clean_template(template: object) -> str:
             _("Unbekannte Vorlage „%(name)s“. Möglich sind: %(names)s.",
               name=str(template)[:40], names=", ".join(TEMPLATES)), "invalid_template")
     return str(template)
-
-
-def validate_body(body: object) -> None:
-    """Raise CampaignError (413/422) for an oversized body, a refused expression, or a
-    body too complex to render within CAMPAIGN_RENDER_MAX_SECONDS."""
-    if not isinstance(body, str):
-        raise CampaignError.invalid(_("Der Text muss ein Text sein."))
-    if "\x00" in body:  # PostgreSQL cannot store it; no editor means to type it
-        raise CampaignError.invalid(_("Der Text enthält ein Nullzeichen (\\0)."),
-                                    "invalid_body")
-    limit = current_app.config["CAMPAIGN_BODY_MAX_LENGTH"]
-    if len(body) > limit:
-        raise CampaignError(_("Der Text ist zu lang (höchstens %(max)d Zeichen).", max=limit),
-                            413, "too_large")
-    from .rendering import check_render_cost  # it imports us: import late
-    from .rendering import validate_body as sandbox_check
-
-    try:
-        sandbox_check(body)
-    except CampaignError as exc:
-        raise CampaignError(exc.message, exc.status if exc.status == 413 else 422,
-                            "invalid_body")
-    except ValueError as exc:
-        raise CampaignError(str(exc), 422, "invalid_body")
-    check_render_cost(body)
 
 
 def resolve_topics(topics: Iterable[Topic | str] | None) -> list[Topic]:
@@ -248,11 +202,16 @@ def schedule(campaign: Campaign, send_at: datetime | None) -> None:
     campaign.status_note = ""
 
 
-def start_sending(campaign: Campaign) -> None:
-    """Scheduled → sending (the delivery engine, when the send time has come)."""
+def start_sending(campaign: Campaign,
+                  fix_audience: Callable[[Campaign], int] | None = None) -> None:
+    """Scheduled → sending (the delivery engine, when the send time has come), with the
+    audience fixed by fix_audience, which returns how many recipients it wrote."""
     _require(campaign, (S.SCHEDULED,), _("gestartet"))
     campaign.status = S.SENDING
     campaign.started_at = campaign.started_at or utcnow()
+    if fix_audience is not None:
+        campaign.recipients_count = fix_audience(campaign)
+    archive.publish(campaign)  # the archive copy exists before the first mail goes out
 
 
 def pause(campaign: Campaign, note: str = "") -> None:
@@ -285,12 +244,39 @@ def finish(campaign: Campaign) -> None:
     campaign.finished_at = utcnow()
 
 
+def pause_for_failures(campaign: Campaign, failures: int, last_answer: str) -> None:
+    """Sending → paused after a run of failures (the engine); every active editor is told."""
+    note = _("Automatisch angehalten: %(count)d Zustellungen in Folge sind fehlgeschlagen. "
+             "Letzte Antwort des Mailservers: %(answer)s. Bitte prüfen Sie den Mailserver "
+             "und setzen Sie den Versand dann fort.", count=failures, answer=last_answer[:300])
+    pause(campaign, note)
+    log.warning("campaign %s paused after %s failures in a row: %s",
+                campaign.id, failures, last_answer)
+    _tell_editors(campaign, failures, last_answer)
+
+
+def pause_unrenderable(campaign: Campaign, error: Exception) -> None:
+    """Sending → paused with the reason when its mail cannot be built (not retried)."""
+    pause(campaign, _("Automatisch angehalten: Die Mail konnte nicht erstellt werden "
+                      "(%(error)s). Bitte prüfen Sie Inhalt und Vorlage.",
+                      error=str(error)[:300]))
+
+
+def _tell_editors(campaign: Campaign, failures: int, last_answer: str) -> None:
+    """Queue a mail through the outbox to every active editor."""
+    editors = db.session.scalars(select(Editor).where(Editor.active.is_(True))).all()
+    text, html = render_mail("campaign_paused", campaign=campaign, failures=failures,
+                             answer=last_answer, base_url=current_app.config["BASE_URL"])
+    subject = _("Versand angehalten: %(subject)s", subject=campaign.subject)
+    for editor in editors:
+        to = format_address(editor.name, ascii_address(editor.email))
+        queue_mail(build_message(to, subject, text, html), "campaign-paused")
+
+
 # --- test sends ------------------------------------------------------------
 
 def clean_test_recipients(emails: object) -> list[str]:
     """1–5 valid, distinct addresses (display form); CampaignError (422) names a bad one."""
-    from ..subscriptions.addresses import InvalidAddress, normalize_address
-
     if not isinstance(emails, list | tuple) or not emails:
         raise CampaignError.invalid(_("Bitte geben Sie mindestens eine Adresse für den "
                                       "Testversand an."), "invalid_email")
@@ -306,24 +292,3 @@ def clean_test_recipients(emails: object) -> list[str]:
             raise CampaignError.invalid(f"„{shown}“: {exc}", "invalid_email")
         result.setdefault(key, display)
     return list(result.values())
-
-
-def send_test(campaign: Campaign, emails: list[str]) -> list[str]:
-    """Queue a test copy, marked [TEST], to each address; returns the addresses."""
-    from ..delivery.message import build_campaign_message
-    from ..mailing.message import format_address, queue_raw
-    from ..subscriptions.addresses import ascii_address
-    from .rendering import PersonalFields, compile_campaign
-
-    addresses = clean_test_recipients(emails)
-    validate_body(campaign.body)
-    compiled = compile_campaign(campaign)
-    landing = current_app.config["BASE_URL"] + "/"
-    for address in addresses:
-        fields = PersonalFields(name=SAMPLE_NAME, email=address,
-                                unsubscribe_url=landing, preferences_url=landing)
-        envelope = ascii_address(address)
-        raw = build_campaign_message(compiled, fields, to=format_address("", envelope),
-                                     test=True)
-        queue_raw(raw, [envelope], "test", f"[TEST] {campaign.subject}")
-    return addresses

@@ -20,18 +20,18 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from ..auth.decorators import editor_required
-from ..delivery.progress import campaign_progress
-from ..extensions import db, limiter
+from ..extensions import db
 from ..forms import ButtonForm
 from ..security import frame_mail_html
 from ..subscriptions.models import Topic
 from ..timeutil import BERLIN, berlin, utcnow
 from . import archive as archive_copies
 from . import services
-from .forms import CampaignForm, PublicForm, ScheduleForm, TestSendForm, split_addresses
+from .errors import CampaignError, status_label
+from .forms import CampaignForm, PublicForm, ScheduleForm, TestSendForm
 from .models import ArchiveCopy, Campaign, CampaignStatus
+from .progress import campaign_progress
 from .rendering import TEMPLATES, Draft, render_preview, template_for
-from .services import CampaignError
 
 bp = Blueprint("campaigns", __name__)
 
@@ -42,7 +42,7 @@ BODY_ERRORS = ("invalid_body", "too_large", "too_complex")
 
 # --- helpers ---------------------------------------------------------------------------
 
-def _campaign_or_404(campaign_id: int) -> Campaign:
+def campaign_or_404(campaign_id: int) -> Campaign:
     """The campaign; a POST locks its row so a change cannot race the sender's own."""
     lock = request.method == "POST"
     return db.session.get(Campaign, campaign_id, with_for_update=lock) or abort(404)
@@ -99,7 +99,7 @@ def _page(campaign: Campaign | None, form: CampaignForm, status: int = 200, **fo
         progress=campaign_progress(campaign) if campaign else None,
         preview_text=preview_text, preview_html=preview_html, preview_error=preview_error,
         skeletons={t.id: t.skeleton(current_app.config) for t in TEMPLATES.values()},
-        status_label=services.status_label, S=S,
+        status_label=status_label, S=S,
     ), status
 
 
@@ -131,7 +131,7 @@ def list_campaigns():
         Campaign.created_at.desc(), Campaign.id.desc())).all()
     return render_template("campaigns/list.html", campaigns=campaigns,
                            progress={c.id: campaign_progress(c) for c in campaigns},
-                           status_label=services.status_label, templates=TEMPLATES, S=S)
+                           status_label=status_label, templates=TEMPLATES, S=S)
 
 
 @bp.route("/admin/campaigns/new", methods=["GET", "POST"])
@@ -162,7 +162,7 @@ def new_campaign():
 @bp.route("/admin/campaigns/<int:campaign_id>", methods=["GET", "POST"])
 @editor_required
 def edit_campaign(campaign_id: int):
-    campaign = _campaign_or_404(campaign_id)
+    campaign = campaign_or_404(campaign_id)
     form = CampaignForm(obj=campaign)
     _topic_choices(form)
     if request.method == "GET":
@@ -176,7 +176,7 @@ def edit_campaign(campaign_id: int):
     except CampaignError as exc:
         db.session.rollback()
         _report(form, exc)
-        return _page(_campaign_or_404(campaign_id), form, exc.status)
+        return _page(campaign_or_404(campaign_id), form, exc.status)
     db.session.commit()
     flash(_("Die Änderungen wurden gespeichert."), "success")
     return redirect(url_for(".edit_campaign", campaign_id=campaign.id), code=303)
@@ -196,35 +196,7 @@ def preview():
     return jsonify({"subject": form.subject.data or "", "text": text, "html": html})
 
 
-def _test_send_limit() -> str:
-    """The same budget of test sends as the API gives a token."""
-    return current_app.config.get("API_TEST_SEND_RATE_LIMIT", "20/hour")
-
-
-def _editor_key() -> str:
-    return f"editor:{current_user.get_id()}"
-
-
-@bp.post("/admin/campaigns/<int:campaign_id>/test")
-@editor_required
-@limiter.limit(_test_send_limit, key_func=_editor_key)
-def send_test(campaign_id: int):
-    campaign = _campaign_or_404(campaign_id)
-    test_form = TestSendForm(prefix="test")
-    if not test_form.validate():
-        return _saved_page(campaign, 422, test_form=test_form)
-    try:
-        sent_to = services.send_test(campaign, split_addresses(test_form.emails.data))
-    except CampaignError as exc:
-        db.session.rollback()
-        test_form.emails.errors = [exc.message]
-        return _saved_page(campaign, exc.status, test_form=test_form)
-    db.session.commit()
-    flash(_("Der Testversand an %(to)s ist unterwegs.", to=", ".join(sent_to)), "success")
-    return redirect(url_for(".edit_campaign", campaign_id=campaign.id), code=303)
-
-
-def _saved_page(campaign: Campaign, status: int, **forms):
+def saved_page(campaign: Campaign, status: int, **forms):
     """The editor page with the saved content and one form's errors."""
     form = CampaignForm(obj=campaign, formdata=None)
     _topic_choices(form)
@@ -236,17 +208,17 @@ def _saved_page(campaign: Campaign, status: int, **forms):
 @editor_required
 def schedule(campaign_id: int):
     """Send at a date and time given in Berlin time; stored as UTC."""
-    campaign = _campaign_or_404(campaign_id)
+    campaign = campaign_or_404(campaign_id)
     schedule_form = ScheduleForm(prefix="schedule")
     if not schedule_form.validate():
-        return _saved_page(campaign, 422, schedule_form=schedule_form)
+        return saved_page(campaign, 422, schedule_form=schedule_form)
     send_at = schedule_form.send_at.data.replace(tzinfo=BERLIN)
     try:
         services.schedule(campaign, send_at)
     except CampaignError as exc:
         db.session.rollback()
         schedule_form.send_at.errors = [exc.message]
-        return _saved_page(_campaign_or_404(campaign_id), exc.status,
+        return saved_page(campaign_or_404(campaign_id), exc.status,
                            schedule_form=schedule_form)
     db.session.commit()
     when = berlin(campaign.send_at).strftime("%d.%m.%Y um %H:%M Uhr")
@@ -256,7 +228,7 @@ def schedule(campaign_id: int):
 
 def _transition(campaign_id: int, change, message: str):
     """A state change by button: CSRF-checked POST, service, commit, back to the page."""
-    campaign = _campaign_or_404(campaign_id)
+    campaign = campaign_or_404(campaign_id)
     if not ButtonForm().validate():
         abort(400)
     try:
@@ -319,7 +291,7 @@ def rerender(campaign_id: int):
 @editor_required
 def set_public(campaign_id: int):
     """Show or hide a campaign in the public archive (also after it was sent)."""
-    campaign = _campaign_or_404(campaign_id)
+    campaign = campaign_or_404(campaign_id)
     form = PublicForm()
     if not form.validate():
         abort(400)

@@ -18,16 +18,15 @@ from ..extensions import db
 from ..mailing.message import build_message, format_address, queue_mail, render_mail
 from ..subscriptions.addresses import ascii_address, normalize_address
 from ..subscriptions.models import Topic
+from ..subscriptions.services import AUTO_HEADERS
 from ..subscriptions.services import topic_choices as newsletter_topic_choices
+from ..text import one_line, safe_cell
 from ..timeutil import berlin, utcnow
 from ..transactions import end_read, paged
 from .models import ContactMessage, ContactStatus
 
 log = logging.getLogger(__name__)
-# A robot wrote this mail: no out-of-office answers back to it.
-AUTO_HEADERS = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}
 PAGE_SIZE = 50
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class StatusFilter(enum.StrEnum):
@@ -39,12 +38,6 @@ class StatusFilter(enum.StrEnum):
 
 
 # --- cleaning --------------------------------------------------------------
-
-def one_line(text: str | None, limit: int) -> str:
-    """A single line without control characters, spaces collapsed, at most `limit` long."""
-    printable = "".join(ch if ch.isprintable() else " " for ch in (text or ""))
-    return " ".join(printable.split())[:limit]
-
 
 def clean_message(text: str | None) -> str:
     """Line ends as \\n, no control characters except newline and tab, no outer blank lines."""
@@ -178,12 +171,6 @@ EXPORT_COLUMNS = ["id", "created_at", "name", "email", "topic", "status", "handl
                   "handled_by", "message"]
 
 
-def safe_cell(value: object) -> str:
-    """A CSV cell a spreadsheet shows as text: never a formula (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
 def _iso(moment) -> str:
     return berlin(moment).isoformat(timespec="seconds") if moment else ""
 
@@ -228,6 +215,13 @@ def export_lines(status: StatusFilter, topic_slug: str | None) -> Iterator[str]:
 
 
 # --- housekeeping ----------------------------------------------------------
+
+def forget_writer(addresses: set[str]) -> int:
+    """Erasure: delete the messages written from any of these forms of one address."""
+    lowered = {address.lower() for address in addresses}
+    return db.session.execute(delete(ContactMessage).where(
+        func.lower(ContactMessage.email).in_(lowered))).rowcount
+
 
 def purge_expired_messages() -> int:
     """Scheduled: delete contact messages older than CONTACT_RETENTION_DAYS; commits once."""

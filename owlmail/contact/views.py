@@ -1,7 +1,6 @@
 """The public contact form: write to the team, get a thank-you page, nothing else."""
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 
 from ..extensions import db, limiter
 from ..formguard import Verdict
@@ -40,16 +39,10 @@ def contact():
 @limiter.limit(_contact_limit)
 def send():
     form = _form()
-    verdict = form.verdict()
+    verdict = form.judge()
     if verdict == Verdict.BOT:
         return redirect(url_for(".thanks"), code=303)  # looks like success, stores nothing
-    if verdict == Verdict.TOO_FAST:
-        form.restamp()
-        form.form_errors.append(_("Das ging sehr schnell. Bitte prüfen Sie Ihre Angaben und "
-                                  "senden Sie das Formular noch einmal."))
-        return _show(form, 400)
-    if not form.validate():
-        form.restamp()
+    if verdict != Verdict.HUMAN:
         return _show(form, 400)
     services.submit_message(form.name.data, form.email.data, form.topic.data,
                             form.message.data)

@@ -27,9 +27,8 @@ from flufl.bounce import all_failures
 from ..extensions import db
 from ..subscriptions.consent import Evidence
 from ..subscriptions.models import Subscriber
-from ..subscriptions.services import suppress_address, unsubscribe
+from ..subscriptions.services import mark_bounced, suppress_address, unsubscribe
 from .models import Delivery
-from .services import mark_bounced
 from .verp import parse_verp
 
 log = logging.getLogger(__name__)

@@ -9,29 +9,27 @@ per connection. Status (pause, cancel) is read twice a second; a stop request
 unsent claims.
 """
 
-import hmac
-import json
 import logging
 import queue
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from email.utils import formataddr
 
 from flask import current_app
-from itsdangerous.encoding import base64_encode, int_to_bytes
 from sqlalchemy import text
 
 from ..campaigns.models import CampaignStatus
 from ..campaigns.rendering import PersonalFields, compile_campaign
 from ..extensions import db
 from ..subscriptions.addresses import ascii_address
-from ..tokens import Purpose, _serializer
+from ..tokens import LinkSigner, Purpose
 from . import services
 from .message import MessageBuilder
+from .outcomes import Outcome, Result
 from .services import Recipient, worker_id
 from .smtp import ConnectionLost, Deferred, Refused, make_connection
+from .throttle import Throttle
 from .verp import bounce_domain, verp_address
 
 log = logging.getLogger(__name__)
@@ -109,12 +107,8 @@ def _clear_dead_claims(campaign_ids: list[int], me: str) -> None:
 # --- per-recipient pieces --------------------------------------------------------------
 
 class Links:
-    """Unsubscribe and preferences links, the same tokens subscriptions.services signs.
-
-    itsdangerous derives its key and tries zlib on every token; per recipient that is
-    a fifth of building the mail, so the key is derived once here and the token is
-    assembled as itsdangerous does (a test holds both to the same output).
-    """
+    """Unsubscribe and preferences links, the same tokens subscriptions.services signs
+    (tokens.LinkSigner: the fast path of tokens.sign)."""
 
     def __init__(self) -> None:
         config = current_app.config
@@ -133,85 +127,16 @@ class Links:
             self.preferences + self._preferences.dumps(payload))
 
 
-class LinkSigner:
-    """tokens.sign(purpose, payload) for short payloads, with the key derived once."""
-
-    def __init__(self, purpose: Purpose) -> None:
-        self.serializer = _serializer(purpose)
-        signer = self.serializer.make_signer()
-        self.key = signer.derive_key()
-        self.digest = signer.digest_method
-        self._second, self._stamp = -1, b""
-
-    def dumps(self, payload: list) -> str:
-        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        if len(data) > 60:  # itsdangerous might compress a longer one: let it decide
-            return self.serializer.dumps(payload)
-        now = int(time.time())
-        if now != self._second:
-            self._second, self._stamp = now, base64_encode(int_to_bytes(now))
-        value = base64_encode(data) + b"." + self._stamp
-        mac = hmac.new(self.key, value, self.digest).digest()
-        return (value + b"." + base64_encode(mac)).decode("ascii")
-
-
 @dataclass
 class Job:
     recipient: Recipient
     envelope_from: str
 
 
-class Throttle:
-    """SEND_RATE_PER_SECOND and SEND_RATE_PER_HOUR, shared by a run's connections."""
-
-    def __init__(self, per_second: float | None, per_hour: int | None) -> None:
-        self.interval = 1.0 / per_second if per_second else 0.0
-        self.per_hour = per_hour
-        self.next_at = 0.0
-        self.hour: deque[float] = deque()
-        self.lock = threading.Lock()
-
-    def wait(self, halt: threading.Event) -> bool:
-        """Block until one more mail may go; False if the run was halted meanwhile."""
-        if not self.interval and not self.per_hour:
-            return not halt.is_set()
-        while True:
-            with self.lock:
-                delay = self._delay(time.monotonic())
-                if delay <= 0:
-                    return not halt.is_set()
-            if halt.wait(min(delay, 1.0)):
-                return False
-
-    def _delay(self, now: float) -> float:
-        """Seconds until the next slot; takes the slot when it is free now."""
-        while self.hour and self.hour[0] <= now - 3600:
-            self.hour.popleft()
-        if self.per_hour and len(self.hour) >= self.per_hour:
-            return self.hour[0] + 3600 - now
-        if now < self.next_at:
-            return self.next_at - now
-        self.next_at = max(now, self.next_at) + self.interval
-        if self.per_hour:
-            self.hour.append(now)
-        return 0.0
-
-
-_throttles: dict[tuple, Throttle] = {}
-
-
-def throttle_for(per_second: float | None, per_hour: int | None) -> Throttle:
-    """One throttle per process and setting: the hourly budget outlasts a single run."""
-    key = (per_second, per_hour)
-    if key not in _throttles:
-        _throttles[key] = Throttle(per_second, per_hour)
-    return _throttles[key]
-
-
 # --- one campaign run ------------------------------------------------------------------
 
-SENT, DEFERRED, REFUSED, LOST, RELEASED, UNAVAILABLE, BROKEN = (
-    "sent", "deferred", "refused", "lost", "released", "unavailable", "broken")
+TAKEN = Result(Outcome.SENT)  # one object for every mail taken: compared by identity
+NOT_SENT = Result(Outcome.RELEASED)
 
 
 class Sender(threading.Thread):
@@ -228,19 +153,20 @@ class Sender(threading.Thread):
         run = self.run_
         try:
             while (job := run.jobs.get()) is not None:
-                try:
-                    message = run.build(job.recipient)
-                except Exception as exc:  # a bug must not leave the claim hanging
-                    log.exception("campaign %s: building a mail failed", run.campaign_id)
-                    message, broken = b"", f"{type(exc).__name__}: {exc}"
-                else:
-                    broken = None
                 self.waited = False
-                outcome = (BROKEN, broken) if broken else self._deliver(job, message)
+                result = self._build_and_deliver(job)
                 self._wait_until_recorded()
-                run.results.put((self, job, outcome))
+                run.results.put((self, job, result))
         finally:
             self.connection.close()
+
+    def _build_and_deliver(self, job: Job) -> Result:
+        try:
+            message = self.run_.build(job.recipient)
+        except Exception as exc:  # a bug must not leave the claim hanging
+            log.exception("campaign %s: building a mail failed", self.run_.campaign_id)
+            return Result(Outcome.BROKEN, None, f"{type(exc).__name__}: {exc}")
+        return self._deliver(job, message)
 
     def _wait_until_recorded(self) -> None:
         """Block until the outcome of this sender's previous mail is committed."""
@@ -248,15 +174,15 @@ class Sender(threading.Thread):
             self.ack.get()
             self.waited = True
 
-    def _deliver(self, job: Job, message: bytes) -> tuple:
+    def _deliver(self, job: Job, message: bytes) -> Result:
         run = self.run_
         if run.halt.is_set() or not run.throttle.wait(run.halt):
-            return (RELEASED,)
+            return NOT_SENT
         if not self.connection.is_open:
             try:
                 self.connection.open()
             except ConnectionLost as exc:
-                return (UNAVAILABLE, str(exc))
+                return Result(Outcome.UNAVAILABLE, None, str(exc))
         recipient = job.recipient
         try:
             # The mail goes over the wire while the previous one is being recorded; the
@@ -264,12 +190,36 @@ class Sender(threading.Thread):
             self.connection.send(job.envelope_from, [ascii_address(recipient.email)], message,
                                  str(recipient.delivery_id), self._wait_until_recorded)
         except Deferred as exc:
-            return (DEFERRED, exc.code, exc.text)
+            return Result(Outcome.DEFERRED, exc.code, exc.text)
         except Refused as exc:
-            return (REFUSED, exc.code, exc.text)
+            return Result(Outcome.REFUSED, exc.code, exc.text)
         except ConnectionLost as exc:
-            return (LOST, str(exc))
-        return (SENT,)
+            return Result(Outcome.LOST, None, str(exc))
+        return TAKEN
+
+
+class _Clock:
+    """When a run last checked its status, renewed its leases and logged progress."""
+
+    def __init__(self, now: float, renew_seconds: float) -> None:
+        self.started = now
+        self.renew_seconds = renew_seconds
+        self.last = {"status": now, "renew": now, "progress": now}
+
+    def _due(self, what: str, seconds: float, now: float) -> bool:
+        if now - self.last[what] < seconds:
+            return False
+        self.last[what] = now
+        return True
+
+    def status_due(self, now: float) -> bool:
+        return self._due("status", STATUS_CHECK_SECONDS, now)
+
+    def renew_due(self, now: float) -> bool:
+        return self._due("renew", self.renew_seconds, now)
+
+    def progress_due(self, now: float) -> bool:
+        return self._due("progress", PROGRESS_SECONDS, now)
 
 
 class CampaignRun:
@@ -282,10 +232,11 @@ class CampaignRun:
         self.batch_size = max(int(config["SEND_BATCH_SIZE"]), 1)
         self.threshold = int(config["FAILURE_PAUSE_THRESHOLD"] or 0)
         self.lease_seconds = float(config["SEND_LEASE_SECONDS"])
-        self.throttle = throttle_for(config["SEND_RATE_PER_SECOND"], config["SEND_RATE_PER_HOUR"])
+        self.throttle = Throttle(db.engine, config["SEND_RATE_PER_SECOND"],
+                                 config["SEND_RATE_PER_HOUR"])
         self.postgres = db.engine.dialect.name == "postgresql"
         self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
-        self.results: queue.SimpleQueue[tuple] = queue.SimpleQueue()
+        self.results: queue.SimpleQueue[tuple[Sender, Job, Result]] = queue.SimpleQueue()
         self.halt = threading.Event()  # set: senders send nothing more
         self.claimed: dict[int, Job] = {}  # leased to this run, outcome not yet written
         self.failures_in_row = 0
@@ -301,6 +252,22 @@ class CampaignRun:
 
     def run(self) -> int:
         """Send what is due now; returns how many mails the server took."""
+        if not self._prepare():
+            return 0
+        started = time.monotonic()
+        self._start_threads()
+        try:
+            self._loop()
+        finally:
+            self._tear_down()
+        self._log_run(time.monotonic() - started)
+        if self.exhausted and not self.interrupted:
+            services.finish_if_done(self.campaign_id)
+            db.session.commit()
+        return self.sent
+
+    def _prepare(self) -> bool:
+        """Compile the campaign once; False (and the campaign paused) if it cannot be."""
         campaign = db.session.get(services.Campaign, self.campaign_id)
         try:
             self.builder = MessageBuilder(compile_campaign(campaign))
@@ -308,10 +275,14 @@ class CampaignRun:
             log.exception("campaign %s cannot be rendered", self.campaign_id)
             services.pause_unrenderable(campaign, exc)
             db.session.commit()
-            return 0
+            return False
         self.links = Links()
         self.domain = bounce_domain()
         db.session.commit()
+        return True
+
+    def _start_threads(self) -> None:
+        """The sent log, one sender per connection and (PostgreSQL) the claimer."""
         self.sent_log = services.SentLog(self.campaign_id)
         self.senders = [Sender(self, number) for number in range(self.connections)]
         for sender in self.senders:
@@ -321,50 +292,61 @@ class CampaignRun:
                 target=self._claim_ahead, args=(current_app._get_current_object(),),
                 name=f"claimer-{self.campaign_id}", daemon=True)
             self.claimer.start()
-        started = time.monotonic()
+
+    def _tear_down(self) -> None:
         try:
-            self._loop()
+            self._shut_down(self.senders)
         finally:
-            try:
-                self._shut_down(self.senders)
-            finally:
-                self.sent_log.close()
+            self.sent_log.close()
+
+    def _log_run(self, elapsed: float) -> None:
         if self.sent:
-            elapsed = time.monotonic() - started
             log.info("campaign %s: run ended, %s mails in %.1f s (%.0f mails/s)",
                      self.campaign_id, self.sent, elapsed, self.sent / max(elapsed, 0.001))
-        if self.exhausted and not self.interrupted:
-            services.finish_if_done(self.campaign_id)
-            db.session.commit()
-        return self.sent
 
     def _loop(self) -> None:
-        started = last_status = last_renew = last_progress = time.monotonic()
-        while True:
-            now = time.monotonic()
-            if not self.halt.is_set():
-                if now - last_status >= STATUS_CHECK_SECONDS:
-                    last_status = now
-                    self._check_status()
-                if _stopping.is_set():
-                    self._stop_feeding("stop requested")
-                elif self.jobs.qsize() < self.low_water and not self.exhausted:
-                    self._ask_for_more()
-            if self.halt.is_set():
-                self._take_back_queued()
-            if not self.claimed and (self.halt.is_set() or self.exhausted) and not (
-                    self.claimer and self.claimer.is_alive()):
-                return
-            if not any(sender.is_alive() for sender in self.senders):
-                return
-            self._collect(timeout=0.2)
-            if now - last_renew >= self.lease_seconds / 3:
-                last_renew = now
-                services.renew_leases(list(self.claimed), self.me)
-                db.session.commit()
-            if now - last_progress >= PROGRESS_SECONDS:
-                last_progress = now
-                self._log_progress(now - started)
+        """Tick until the run is done."""
+        clock = _Clock(time.monotonic(), self.lease_seconds / 3)
+        while self._tick(clock):
+            pass
+
+    def _tick(self, clock: "_Clock") -> bool:
+        """Feed the senders, write their outcomes, keep house; False once done."""
+        now = time.monotonic()
+        if not self.halt.is_set():
+            self._feed(clock.status_due(now))
+        if self.halt.is_set():
+            self._take_back_queued()
+        if self._done():
+            return False
+        self._collect(timeout=0.2)
+        self._housekeeping(now, clock)
+        return True
+
+    def _feed(self, check_status: bool) -> None:
+        """Stop on a status change or stop request; otherwise keep the job queue filled."""
+        if check_status:
+            self._check_status()
+        if _stopping.is_set():
+            self._stop_feeding("stop requested")
+        elif self.jobs.qsize() < self.low_water and not self.exhausted:
+            self._ask_for_more()
+
+    def _done(self) -> bool:
+        """Nothing claimed is left to write and nothing more will be claimed, or every
+        sender has died."""
+        if not any(sender.is_alive() for sender in self.senders):
+            return True
+        claiming = self.claimer is not None and self.claimer.is_alive()
+        return not self.claimed and (self.halt.is_set() or self.exhausted) and not claiming
+
+    def _housekeeping(self, now: float, clock: "_Clock") -> None:
+        """Renew this run's leases and log progress, each at its own interval."""
+        if clock.renew_due(now):
+            services.renew_leases(list(self.claimed), self.me)
+            db.session.commit()
+        if clock.progress_due(now):
+            self._log_progress(now - clock.started)
 
     def _ask_for_more(self) -> None:
         """Claim the next batch: here, or (PostgreSQL) by the claimer thread meanwhile."""
@@ -447,13 +429,13 @@ class CampaignRun:
                 items.append(self.results.get(timeout=max(deadline - time.monotonic(), 0)))
             except queue.Empty:
                 break
-        if all(outcome[0] == SENT for _sender, _job, outcome in items):
-            ids = [job.recipient.delivery_id for _sender, job, _outcome in items]
+        if all(result is TAKEN for _sender, _job, result in items):
+            ids = [job.recipient.delivery_id for _sender, job, _result in items]
             self.sent_log.write(ids)  # committed: the senders may send their next mail
             self._after_sent(ids)
         else:
             self._write_mixed(items)
-        for sender, _job, _outcome in items:
+        for sender, _job, _result in items:
             sender.ack.put(None)
 
     def _after_sent(self, ids: list[int]) -> None:
@@ -463,54 +445,42 @@ class CampaignRun:
         self.failures_in_row = 0
         _ServerState.up()
 
-    def _write_mixed(self, items: list[tuple]) -> None:
-        """Outcomes with failures among them, through the services (the slower path)."""
+    def _write_mixed(self, items: list[tuple[Sender, Job, Result]]) -> None:
+        """Outcomes with failures among them: the mails taken first, through the sent log
+        (its own short transaction, before the session writes), then the failures."""
+        sent_ids = [job.recipient.delivery_id for _sender, job, result in items
+                    if result.outcome == Outcome.SENT]
+        if sent_ids:
+            self.sent_log.write(sent_ids)
+            self._after_sent(sent_ids)
         if self.postgres:  # losing the last commits in a database crash only repeats mails
             db.session.execute(text("SET LOCAL synchronous_commit = off"))
-        sent_ids = []
-        for _sender, job, outcome in items:
-            self.claimed.pop(job.recipient.delivery_id, None)
-            if outcome[0] == SENT:
-                sent_ids.append(job.recipient.delivery_id)
-                self.failures_in_row = 0
-            else:
-                self._apply_failure(job.recipient, outcome)
-        if sent_ids:
-            services.mark_sent(self.campaign_id, sent_ids)
-            self.sent += len(sent_ids)
-            _ServerState.up()
+        for _sender, job, result in items:
+            if result.outcome != Outcome.SENT:
+                self.claimed.pop(job.recipient.delivery_id, None)
+                self._apply_failure(job.recipient, result)
         db.session.commit()
 
-    def _apply_failure(self, recipient: Recipient, outcome: tuple) -> None:
-        kind = outcome[0]
-        if kind == RELEASED:
-            services.release([recipient.delivery_id], self.me)
+    def _apply_failure(self, recipient: Recipient, result: Result) -> None:
+        """Write a delivery that did not go out; pause after too many in a row."""
+        if result.outcome in (Outcome.RELEASED, Outcome.UNAVAILABLE):
+            services.release([recipient.delivery_id], self.me)  # not tried: no failure
+            if result.outcome == Outcome.UNAVAILABLE:
+                self._server_unreachable(result.text)
             return
-        if kind == UNAVAILABLE:
-            services.release([recipient.delivery_id], self.me)
-            if not self.halt.is_set():
-                log.warning("campaign %s: SMTP server unreachable (%s); trying again later",
-                            self.campaign_id, outcome[1])
-                _ServerState.down()
-                self._stop_feeding("SMTP server unreachable")
-            return
-        if kind == BROKEN:
-            services.mark_failed(self.campaign_id, recipient, None, outcome[1])
-            summary = outcome[1]
-        elif kind == REFUSED:
-            code, answer = outcome[1], outcome[2]
-            services.mark_failed(self.campaign_id, recipient, code, answer)
-            if services.is_hard_bounce(code, answer):
-                services.suppress_bounced(recipient, code, answer)
-            summary = f"{code} {answer}"
-        else:  # DEFERRED or LOST: try again later
-            code, answer = (outcome[1], outcome[2]) if kind == DEFERRED else (None, outcome[1])
-            services.defer(self.campaign_id, recipient, code, answer)
-            summary = f"{code} {answer}" if code else answer
+        services.record_failure(self.campaign_id, recipient, result)
         self.failures_in_row += 1
         if self.threshold and self.failures_in_row >= self.threshold and not self.halt.is_set():
-            services.pause_for_failures(self.campaign_id, self.failures_in_row, summary)
+            services.pause_for_failures(self.campaign_id, self.failures_in_row, result.summary)
             self._stop_feeding("too many failures in a row")
+
+    def _server_unreachable(self, error: str) -> None:
+        """Stop this run; the next poll waits for the server's back-off."""
+        if not self.halt.is_set():
+            log.warning("campaign %s: SMTP server unreachable (%s); trying again later",
+                        self.campaign_id, error)
+            _ServerState.down()
+            self._stop_feeding("SMTP server unreachable")
 
     def _log_progress(self, elapsed: float) -> None:
         line = services.progress_line(self.campaign_id)

@@ -3,7 +3,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..dbtypes import BigId, str_enum
@@ -42,3 +42,22 @@ class Delivery(db.Model):
     # rows come back when it expires (or at once when the same host sees the pid gone).
     claimed_until: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class SendPace(db.Model):
+    """SEND_RATE_PER_SECOND for every worker together: the earliest moment (seconds since
+    the epoch) the next mail may go. One row, taken by a conditional UPDATE."""
+
+    __tablename__ = "send_pace"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    next_at: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class SendStamp(db.Model):
+    """SEND_RATE_PER_HOUR for every worker together: when each mail of the last hour went."""
+
+    __tablename__ = "send_stamps"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[float] = mapped_column(Float, index=True)

@@ -16,20 +16,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import and_, exists, func, literal, or_, select, text, update
 
-from ..auth.models import Editor
-from ..campaigns import archive
+from ..campaigns import services as transitions
 from ..campaigns.models import Campaign, CampaignStatus, campaign_topics
 from ..extensions import db
-from ..mailing.message import build_message, queue_mail, render_mail
-from ..subscriptions.addresses import address_hash
-from ..subscriptions.consent import Evidence
+from ..subscriptions.addresses import address_hash_sql
 from ..subscriptions.models import Subscriber, SubscriberStatus, Suppression, subscriber_topics
-from ..subscriptions.services import record, suppress_address
+from ..subscriptions.services import mark_bounced, suppressed_among
 from ..timeutil import utcnow
 from .models import Delivery, DeliveryStatus
+from .outcomes import Outcome, Result
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +49,6 @@ def _is_sqlite() -> bool:
 
 # --- starting ----------------------------------------------------------------
 
-def _sha256_sql(column):
-    """SHA-256 hex of a column inside the database (for the suppression list)."""
-    if _is_sqlite():
-        raw = db.session.connection().connection.driver_connection
-        assert isinstance(raw, sqlite3.Connection)
-        raw.create_function("owl_sha256", 1, lambda value: address_hash(value or ""),
-                            deterministic=True)
-        return func.owl_sha256(column)
-    return func.encode(func.sha256(func.convert_to(column, "UTF8")), "hex")
-
-
 def fix_audience(campaign: Campaign) -> int:
     """Insert one pending delivery per recipient in one INSERT … SELECT; returns the count."""
     s = subscribers.c
@@ -73,7 +59,8 @@ def fix_audience(campaign: Campaign) -> int:
     if campaign.topics:  # no topics: every confirmed subscriber
         audience = audience.where(exists().where(
             subscriber_topics.c.subscriber_id == s.id, subscriber_topics.c.topic_id.in_(topic_ids)))
-    audience = audience.where(~exists().where(Suppression.email_hash == _sha256_sql(s.email_key)))
+    keyed_hash = address_hash_sql(db.session, s.email_key)
+    audience = audience.where(~exists().where(Suppression.email_hash == keyed_hash))
     columns = ["campaign_id", "subscriber_id", "status", "attempts", "smtp_message"]
     db.session.execute(deliveries.insert().from_select(columns, audience))
     # Counted afterwards: rowcount of INSERT … SELECT is not reported by every driver.
@@ -90,10 +77,7 @@ def start_due_campaign() -> Campaign | None:
     campaign = db.session.scalars(query).first()
     if campaign is None:
         return None
-    campaign.status = CampaignStatus.SENDING
-    campaign.started_at = campaign.started_at or utcnow()
-    campaign.recipients_count = fix_audience(campaign)
-    archive.publish(campaign)  # the archive copy exists before the first mail goes out
+    transitions.start_sending(campaign, fix_audience)
     log.info("campaign %s started: %s recipients", campaign.id, campaign.recipients_count)
     return campaign
 
@@ -165,15 +149,11 @@ def _wanted_recipients(campaign_id: int, ids: list[int]) -> list[Recipient]:
                s.status)
         .select_from(deliveries.outerjoin(subscribers, s.id == d.subscriber_id))
         .where(d.id.in_(ids)).order_by(d.id)).all()
-    hashes = {address_hash(row.email_key): row.id for row in rows if row.email_key}
-    suppressed = set()
-    if hashes:
-        suppressed = set(db.session.scalars(
-            select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))))
+    suppressed = suppressed_among([row.email_key for row in rows if row.email_key])
     wanted, unwanted = [], []
     for row in rows:
         if (row.subscriber_id is None or row.status != SubscriberStatus.CONFIRMED.value
-                or address_hash(row.email_key) in suppressed):
+                or row.email_key in suppressed):
             unwanted.append(row.id)
         else:
             wanted.append(Recipient(row.id, row.subscriber_id, row.attempts, row.email,
@@ -251,16 +231,6 @@ def _count(campaign_id: int, sent: int = 0, failed: int = 0, skipped: int = 0) -
             skipped_count=c.skipped_count + skipped))
 
 
-def mark_sent(campaign_id: int, ids: list[int]) -> None:
-    """These deliveries were taken by the server."""
-    d = deliveries.c
-    count = db.session.execute(
-        update(deliveries).where(d.id.in_(ids), d.status == PENDING.value)
-        .values(status=SENT.value, sent_at=utcnow(), attempts=d.attempts + 1,
-                claimed_until=None, claimed_by=None, smtp_code=250)).rowcount
-    _count(campaign_id, sent=count)
-
-
 _MARK_SENT = ("UPDATE deliveries SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
               "claimed_until = NULL, claimed_by = NULL, smtp_code = 250 "
               "WHERE status = 'pending' AND id IN (IDS)")
@@ -275,9 +245,9 @@ _MARK_AND_COUNT_SENT = (
 
 
 class SentLog:
-    """The hot path: mark a group of sent deliveries and count them in one short
-    transaction, with plain SQL on a driver connection of its own (this runs thousands
-    of times a second; the ORM would cost more than sending the mails)."""
+    """The one way deliveries are marked sent: a group of them marked and counted in one
+    short transaction, with plain SQL on a driver connection of its own (this runs
+    thousands of times a second; the ORM would cost more than sending the mails)."""
 
     def __init__(self, campaign_id: int) -> None:
         self.campaign_id = campaign_id
@@ -354,26 +324,27 @@ def defer(campaign_id: int, recipient: Recipient, code: int | None, text: str) -
     return False
 
 
+def record_failure(campaign_id: int, recipient: Recipient, result: Result) -> None:
+    """A delivery that was tried and did not go out: refused (failed, a hard bounce also
+    suppressed), broken (failed) or deferred/lost (tried again after a back-off)."""
+    code, text = result.code, result.text
+    if result.outcome in (Outcome.DEFERRED, Outcome.LOST):
+        defer(campaign_id, recipient, code, text)
+        return
+    mark_failed(campaign_id, recipient, code, text)
+    if result.outcome == Outcome.REFUSED and code is not None and is_hard_bounce(code, text):
+        suppress_bounced(recipient, code, text)
+
+
 def is_hard_bounce(code: int, text: str) -> bool:
     """A 5xx whose enhanced status is 5.1.x: the mailbox does not exist (or never will)."""
     return 500 <= code < 600 and text.lstrip().startswith("5.1.")
 
 
 def suppress_bounced(recipient: Recipient, code: int, text: str) -> None:
-    """Hard bounce in the SMTP dialogue: see mark_bounced."""
+    """Hard bounce in the SMTP dialogue: subscriptions' mark_bounced."""
     mark_bounced(db.session.get(Subscriber, recipient.subscriber_id), recipient.email_key,
                  "delivery", {"smtp": f"{code} {text}"[:300]})
-
-
-def mark_bounced(subscriber: Subscriber | None, email_key: str, source: str,
-                 detail: dict) -> None:
-    """A mailbox that will never take mail: keep the address off every list and mark the
-    subscriber bounced, once, in the consent log (source: delivery or bounce)."""
-    suppress_address(email_key, "hard_bounce")
-    if subscriber is not None and subscriber.status != SubscriberStatus.BOUNCED:
-        subscriber.status = SubscriberStatus.BOUNCED
-        record(subscriber, "bounced", Evidence.none(source), detail=detail)
-    db.session.flush()
 
 
 def finish_if_done(campaign_id: int) -> bool:
@@ -381,15 +352,21 @@ def finish_if_done(campaign_id: int) -> bool:
     d = deliveries.c
     pending = db.session.scalar(select(exists().where(
         d.campaign_id == campaign_id, d.status == PENDING.value)))
-    if pending:
+    campaign = None if pending else _sending_campaign(campaign_id)
+    if campaign is None:
         return False
-    c = campaigns.c
-    done = db.session.execute(
-        update(campaigns).where(c.id == campaign_id, c.status == CampaignStatus.SENDING.value)
-        .values(status=CampaignStatus.SENT.value, finished_at=utcnow())).rowcount
-    if done:
-        log.info("campaign %s sent completely", campaign_id)
-    return bool(done)
+    transitions.finish(campaign)
+    log.info("campaign %s sent completely", campaign_id)
+    return True
+
+
+def _sending_campaign(campaign_id: int) -> Campaign | None:
+    """The campaign, locked and read afresh, if it is still sending (an editor's pause
+    or cancel may have come in meanwhile)."""
+    campaign = db.session.get(Campaign, campaign_id, with_for_update=True,
+                              populate_existing=True)
+    return campaign if campaign is not None and campaign.status == CampaignStatus.SENDING \
+        else None
 
 
 def skip_cancelled() -> int:
@@ -406,42 +383,27 @@ def skip_cancelled() -> int:
     return total
 
 
-# --- too many failures -------------------------------------------------------
+def forget_recipient(subscriber_id: int) -> None:
+    """Erasure: the person's deliveries keep counting, but no server answer that may
+    quote the address stays (the link to the subscriber goes with the foreign key)."""
+    d = deliveries.c
+    db.session.execute(update(deliveries).where(d.subscriber_id == subscriber_id)
+                       .values(smtp_message=""))
+
+
+# --- the engine's transitions of a campaign -----------------------------------
 
 def pause_for_failures(campaign_id: int, failures: int, last_answer: str) -> None:
-    """Pause a campaign after a run of failures and tell every active editor."""
-    campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None or campaign.status != CampaignStatus.SENDING:
-        return
-    note = _("Automatisch angehalten: %(count)d Zustellungen in Folge sind fehlgeschlagen. "
-             "Letzte Antwort des Mailservers: %(answer)s. Bitte prüfen Sie den Mailserver "
-             "und setzen Sie den Versand dann fort.", count=failures, answer=last_answer[:300])
-    campaign.status, campaign.status_note = CampaignStatus.PAUSED, note
-    log.warning("campaign %s paused after %s failures in a row: %s",
-                campaign_id, failures, last_answer)
-    _tell_editors(campaign, failures, last_answer)
+    """A run of failures: the campaign pauses (if still sending) and editors are told."""
+    campaign = _sending_campaign(campaign_id)
+    if campaign is not None:
+        transitions.pause_for_failures(campaign, failures, last_answer)
 
 
 def pause_unrenderable(campaign: Campaign, error: Exception) -> None:
     """A campaign whose mail cannot be built is paused with the reason, not retried."""
-    campaign.status = CampaignStatus.PAUSED
-    campaign.status_note = _("Automatisch angehalten: Die Mail konnte nicht erstellt werden "
-                             "(%(error)s). Bitte prüfen Sie Inhalt und Vorlage.",
-                             error=str(error)[:300])
-
-
-def _tell_editors(campaign: Campaign, failures: int, last_answer: str) -> None:
-    """Queue a mail through the outbox to every active editor."""
-    from ..mailing.message import format_address
-    from ..subscriptions.addresses import ascii_address
-
-    editors = db.session.scalars(select(Editor).where(Editor.active.is_(True))).all()
-    text, html = render_mail("campaign_paused", campaign=campaign, failures=failures,
-                             answer=last_answer, base_url=current_app.config["BASE_URL"])
-    subject = _("Versand angehalten: %(subject)s", subject=campaign.subject)
-    for editor in editors:
-        to = format_address(editor.name, ascii_address(editor.email))
-        queue_mail(build_message(to, subject, text, html), "campaign-paused")
+    if campaign.status == CampaignStatus.SENDING:
+        transitions.pause_unrenderable(campaign, error)
 
 
 def progress_line(campaign_id: int) -> str:

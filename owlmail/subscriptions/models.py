@@ -4,7 +4,7 @@ import enum
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table, Text
+from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..dbtypes import str_enum
@@ -126,6 +126,9 @@ class Suppression(db.Model):
     __tablename__ = "suppressions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # address_hash (keyed); rows from before the key hold the plain SHA-256, keyed false,
+    # until the address shows up again (migration 0004).
     email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    keyed: Mapped[bool] = mapped_column(default=True, server_default=true())
     reason: Mapped[str] = mapped_column(String(32))  # erased | hard_bounce | complaint
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,4 +1,11 @@
-"""The subscription state machine: pending → confirmed → unsubscribed, with proof."""
+"""The subscriber state machine, with proof: pending → confirmed → unsubscribed, and
+bounced or erased from any state. Every transition is a function here, called by the
+public pages, admin, API, bounce handler and delivery engine alike:
+
+    request_subscription, confirm, unsubscribe, update_preferences, mark_bounced,
+    erase (owlmail.erasure adds what other packages keep), suppress_address,
+    purge_unconfirmed (scheduled)
+"""
 
 import json
 import logging
@@ -11,13 +18,16 @@ from flask import current_app, url_for
 from flask_babel import get_translations
 from flask_babel import gettext as _
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..extensions import db
 from ..mailing.message import format_address, queue_raw, transactional_mail
 from ..mailing.message import template_version as mail_template_version
+from ..text import one_line
 from ..timeutil import utcnow
 from ..tokens import Purpose, TokenError, load, same_secret, sign
-from .addresses import address_hash, ascii_address, normalize_address
+from .addresses import address_hash, ascii_address, normalize_address, unkeyed_hash
 from .consent import Evidence
 from .models import (
     ConsentEvent,
@@ -30,6 +40,7 @@ from .models import (
 )
 
 log = logging.getLogger(__name__)
+# A robot wrote this mail: no out-of-office answers back to it (contact mail too).
 AUTO_HEADERS = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}
 
 
@@ -92,8 +103,7 @@ def find_by_address(email_key: str) -> Subscriber | None:
 
 def clean_name(name: str | None) -> str:
     """A display name without control characters (no CR/LF reaches a header)."""
-    text = "".join(ch if ch.isprintable() else " " for ch in (name or ""))
-    return " ".join(text.split())[:100]
+    return one_line(name, 100)
 
 
 # --- links -----------------------------------------------------------------
@@ -157,34 +167,73 @@ def request_subscription(
 
     The busiest write of the service, so it is written as a few plain statements on
     the session's connection instead of through the ORM's unit of work (a third of
-    the cost); the transaction is still the request's, committed by the view."""
+    the cost); the transaction is still the request's, committed by the view. Two
+    sign-ups of one address at once (a double click) do not collide: the row is
+    locked while it changes, and an insert that loses the race takes the winner's row."""
     email, key = normalize_address(raw_email)
     conn = db.session.connection()
-    subscribers = Subscriber.__table__
-    found = conn.execute(select(
-        subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.status,
-        subscribers.c.confirm_nonce, subscribers.c.token_key,
-    ).where(subscribers.c.email_key == key)).first()
-    if found and found.status == SubscriberStatus.CONFIRMED:
-        _queue_already_subscribed(SignUp(*found))
-        return SignUp(*found)
-    name, now = clean_name(name), utcnow()
-    pending = {"status": SubscriberStatus.PENDING, "requested_at": now}
+    name = clean_name(name)
+    signup = None
+    found = _locked_signup(conn, key)
     if found is None:
-        pending.update(email=email, email_key=key, name=name,
-                       confirm_nonce=secrets.token_urlsafe(16), token_key=new_token_key())
-        result = conn.execute(insert(subscribers), pending)
-        signup = SignUp(result.inserted_primary_key[0], email, name, pending["status"],
-                        pending["confirm_nonce"], pending["token_key"])
-    else:
-        pending.update(name=name or found.name,
-                       confirm_nonce=found.confirm_nonce or secrets.token_urlsafe(16))
-        conn.execute(update(subscribers).where(subscribers.c.id == found.id), pending)
-        conn.execute(delete(subscriber_topics).where(
-            subscriber_topics.c.subscriber_id == found.id))
-        signup = SignUp(*found)._replace(status=pending["status"], name=pending["name"],
-                                         confirm_nonce=pending["confirm_nonce"])
-    topics = topic_ids_by_slugs(topic_slugs)
+        signup = _insert_pending(conn, email, key, name)
+        found = None if signup else _locked_signup(conn, key)
+    if found is not None and found.status == SubscriberStatus.CONFIRMED:
+        _queue_already_subscribed(found)
+        return found
+    if found is not None:
+        signup = _renew_pending(conn, found, name)
+    _log_request(conn, signup, topic_ids_by_slugs(topic_slugs), evidence, consent_version)
+    queue_confirmation(signup)
+    db.session.expire_all()  # objects the session may hold no longer match the rows
+    return signup
+
+
+_subscribers = Subscriber.__table__
+_SIGNUP_COLUMNS = (_subscribers.c.id, _subscribers.c.email, _subscribers.c.name,
+                   _subscribers.c.status, _subscribers.c.confirm_nonce, _subscribers.c.token_key)
+
+
+def _locked_signup(conn, key: str) -> SignUp | None:
+    """The subscriber with this address, locked until the transaction ends."""
+    row = conn.execute(select(*_SIGNUP_COLUMNS).where(_subscribers.c.email_key == key)
+                       .with_for_update()).first()
+    return SignUp(*row) if row else None
+
+
+def _insert_ignoring_conflict(conn):
+    """INSERT … ON CONFLICT DO NOTHING in the connection's dialect."""
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    return dialect_insert(_subscribers).on_conflict_do_nothing(index_elements=["email_key"])
+
+
+def _insert_pending(conn, email: str, key: str, name: str) -> SignUp | None:
+    """A new pending subscriber; None when the address was inserted meanwhile."""
+    values = {"status": SubscriberStatus.PENDING, "requested_at": utcnow(), "email": email,
+              "email_key": key, "name": name, "confirm_nonce": secrets.token_urlsafe(16),
+              "token_key": new_token_key()}
+    new_id = conn.execute(_insert_ignoring_conflict(conn).values(values)
+                          .returning(_subscribers.c.id)).scalar()
+    if new_id is None:
+        return None
+    return SignUp(new_id, email, name, SubscriberStatus.PENDING, values["confirm_nonce"],
+                  values["token_key"])
+
+
+def _renew_pending(conn, found: SignUp, name: str) -> SignUp:
+    """An existing, not confirmed subscriber asks again: pending, topics chosen anew."""
+    values = {"status": SubscriberStatus.PENDING, "requested_at": utcnow(),
+              "name": name or found.name,
+              "confirm_nonce": found.confirm_nonce or secrets.token_urlsafe(16)}
+    conn.execute(update(_subscribers).where(_subscribers.c.id == found.id), values)
+    conn.execute(delete(subscriber_topics).where(subscriber_topics.c.subscriber_id == found.id))
+    return found._replace(status=values["status"], name=values["name"],
+                          confirm_nonce=values["confirm_nonce"])
+
+
+def _log_request(conn, signup: SignUp, topics: list[tuple[int, str]], evidence: Evidence,
+                 consent_version: str) -> None:
+    """The chosen topics and the consent event of this request."""
     if topics:  # an empty parameter list would be one INSERT of defaults
         conn.execute(insert(subscriber_topics), [
             {"subscriber_id": signup.id, "topic_id": topic_id} for topic_id, _ in topics])
@@ -194,9 +243,6 @@ def request_subscription(
         "mail_template_version": mail_template_version("confirm"),
         "detail": json.dumps({"topics": [slug for _, slug in topics]}, ensure_ascii=False),
     })
-    queue_confirmation(signup)
-    db.session.expire_all()  # objects the session may hold no longer match the rows
-    return signup
 
 
 def _evidence_columns(evidence: Evidence) -> dict[str, str | None]:
@@ -263,7 +309,7 @@ def confirm(token: str, evidence: Evidence) -> Subscriber:
     subscriber.unsubscribed_at = None
     subscriber.confirm_nonce = None
     db.session.execute(delete(Suppression).where(
-        Suppression.email_hash == address_hash(subscriber.email_key)))
+        Suppression.email_hash.in_(_hashes(subscriber.email_key))))
     record(subscriber, "confirmed", evidence)
     return subscriber
 
@@ -292,19 +338,59 @@ def unsubscribe(subscriber: Subscriber, evidence: Evidence, method: str) -> bool
     return True
 
 
+def _hashes(email_key: str) -> list[str]:
+    """The keyed hash of an address and the plain one older rows may still carry."""
+    return [address_hash(email_key), unkeyed_hash(email_key)]
+
+
+def suppressed_among(email_keys: list[str]) -> set[str]:
+    """Those of the addresses on the suppression list (one query for a batch).
+
+    A row still under the plain SHA-256 of before the key is re-keyed on the way: the
+    address is known again, so the guessable hash need not stay."""
+    if not email_keys:
+        return set()
+    by_hash = {digest: key for key in email_keys for digest in _hashes(key)}
+    rows = db.session.execute(select(Suppression.id, Suppression.email_hash, Suppression.keyed)
+                              .where(Suppression.email_hash.in_(by_hash))).all()
+    for row in rows:
+        if not row.keyed:
+            db.session.execute(update(Suppression).where(Suppression.id == row.id).values(
+                email_hash=address_hash(by_hash[row.email_hash]), keyed=True))
+    return {by_hash[row.email_hash] for row in rows}
+
+
 def is_suppressed(email_key: str) -> bool:
     """True when the address was erased, bounced for good or complained."""
-    digest = address_hash(email_key)
-    return db.session.scalar(
-        select(Suppression.id).where(Suppression.email_hash == digest)) is not None
+    return bool(suppressed_among([email_key]))
 
 
 def suppress_address(email_key: str, reason: str) -> None:
-    """Keep the address's hash so no import or sign-up list re-adds it unasked
+    """Keep the address's keyed hash so no import or sign-up list re-adds it unasked
     (reason: erased, hard_bounce, complaint; the first reason stays)."""
     if not is_suppressed(email_key):
         db.session.add(Suppression(email_hash=address_hash(email_key), reason=reason))
         db.session.flush()
+
+
+def mark_bounced(subscriber: Subscriber | None, email_key: str, source: str,
+                 detail: dict) -> None:
+    """A mailbox that will never take mail: keep the address off every list and mark the
+    subscriber bounced, once, in the consent log (source: delivery or bounce)."""
+    suppress_address(email_key, "hard_bounce")
+    if subscriber is not None and subscriber.status != SubscriberStatus.BOUNCED:
+        subscriber.status = SubscriberStatus.BOUNCED
+        record(subscriber, "bounced", Evidence.none(source), detail=detail)
+    db.session.flush()
+
+
+def erase(subscriber: Subscriber) -> None:
+    """GDPR erasure of the subscriber: the row, its topics and its whole consent history
+    go (foreign keys cascade); only the keyed hash stays, so no import re-adds the
+    address. owlmail.erasure also clears what other packages keep of the person."""
+    suppress_address(subscriber.email_key, "erased")
+    db.session.delete(subscriber)
+    db.session.flush()
 
 
 def update_preferences(

@@ -57,16 +57,10 @@ def index():
 def subscribe():
     form = SubscribeForm()
     _topic_choices(form)
-    verdict = form.verdict()
+    verdict = form.judge()
     if verdict == Verdict.BOT:
         return render_template("subscriptions/check_mail.html")  # looks like success
-    if verdict == Verdict.TOO_FAST:
-        form.restamp()
-        form.form_errors.append(_("Das ging sehr schnell. Bitte prüfen Sie Ihre Angaben und "
-                                  "senden Sie das Formular noch einmal."))
-        return render_template("subscriptions/index.html", form=form), 400
-    if not form.validate():
-        form.restamp()
+    if verdict != Verdict.HUMAN:
         return render_template("subscriptions/index.html", form=form), 400
     services.request_subscription(
         form.email.data, form.name.data, form.topics.data or [], Evidence.from_request(),

@@ -6,6 +6,7 @@ on the same port to play an outage.
 
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -18,6 +19,7 @@ class Received:
     envelope_from: str
     recipients: list[str]
     data: bytes
+    at: float = field(default_factory=time.monotonic)  # when the server took it
 
     @property
     def message(self) -> EmailMessage:

@@ -19,6 +19,7 @@ class WorkerProcess:
             **os.environ,
             "OWLMAIL_SQLALCHEMY_DATABASE_URI": config["SQLALCHEMY_DATABASE_URI"],
             "OWLMAIL_SECRET_KEY": config["SECRET_KEY"],
+            "OWLMAIL_SUPPRESSION_KEY": config["SUPPRESSION_KEY"],
             "OWLMAIL_BASE_URL": config["BASE_URL"],
             "OWLMAIL_MAIL_SERVER": config["MAIL_SERVER"] or "",
             "OWLMAIL_MAIL_PORT": str(config["MAIL_PORT"]),

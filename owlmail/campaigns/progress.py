@@ -3,8 +3,8 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..campaigns.models import Campaign
 from ..timeutil import utcnow
+from .models import Campaign
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from flask.cli import with_appcontext
 
 from ..extensions import db
 from ..transactions import Intent, declare
+from .csvfiles import export_lines, import_subscribers
+from .services import AdminError
 
 
 @click.group("subscribers")
@@ -20,9 +22,6 @@ def subscribers_group() -> None:
 @with_appcontext
 def import_command(path: str) -> None:
     """Import FILE.csv; bad rows are reported by line number and skipped."""
-    from ..admin.csvfiles import import_subscribers
-    from ..admin.services import AdminError
-
     declare(Intent.WRITE)  # the request context below must not make it a reading one
     # German messages (flask_babel) and url_for in the confirmation mails need a request.
     with current_app.test_request_context(), open(path, encoding="utf-8-sig", newline="") as f:
@@ -56,8 +55,6 @@ def _print_report(report) -> None:
 @with_appcontext
 def export_command(output: str | None) -> None:
     """Write every subscriber with consent history as UTF-8 CSV."""
-    from ..admin.csvfiles import export_lines
-
     declare(Intent.READ)  # brief reads, a page at a time: the site goes on writing
     with current_app.test_request_context():
         if output is None:
