@@ -8,6 +8,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from .mail.transport import MailNotConfigured
 from .scheduler import SchedulerLocked, run_worker
 
 
@@ -20,7 +21,7 @@ def worker_command() -> None:
     )
     try:
         run_worker(current_app._get_current_object())
-    except SchedulerLocked as exc:
+    except (SchedulerLocked, MailNotConfigured) as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
 

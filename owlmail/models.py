@@ -4,7 +4,7 @@ from .auth.models import ApiToken, Editor, Role
 from .campaigns.models import Campaign, CampaignStatus
 from .contact.models import ContactMessage, ContactStatus
 from .delivery.models import Delivery, DeliveryStatus
-from .mailing.models import OutboxMail, OutboxStatus
+from .outbox.models import OutboxMail, OutboxStatus
 from .subscriptions.models import (
     ConsentEvent,
     ConsentText,

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from werkzeug.serving import is_running_from_reloader
 
 from .extensions import db
+from .mail.transport import MailNotConfigured, require_mail_config
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "owlmail.scheduler"
@@ -27,7 +28,7 @@ def job_table(app: Flask) -> list[tuple[str, Callable[[], object], float]]:
     """Every job as (stable id, function, interval in seconds)."""
     from .contact.services import purge_expired_messages
     from .delivery.engine import run_due_campaigns
-    from .mailing.services import drain_outbox
+    from .outbox.services import drain_outbox, purge_failed_mail
     from .subscriptions.services import purge_unconfirmed
 
     return [
@@ -35,6 +36,7 @@ def job_table(app: Flask) -> list[tuple[str, Callable[[], object], float]]:
         ("campaigns", run_due_campaigns, app.config.get("CAMPAIGN_POLL_SECONDS", 2.0)),
         ("purge-unconfirmed", purge_unconfirmed, 3600),
         ("purge-contact", purge_expired_messages, 6 * 3600),
+        ("purge-outbox", purge_failed_mail, 3600),
     ]
 
 
@@ -100,6 +102,7 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
         return app.extensions[EXTENSION_KEY]
     from .delivery.engine import allow_sending
 
+    require_mail_config(app.config)  # MailNotConfigured: sending nowhere is refused
     _acquire_sqlite_lock(app)
     allow_sending()
     logging.getLogger("apscheduler.scheduler").addFilter(_SkippedRunsFilter())
@@ -125,6 +128,8 @@ def start_in_web_process(app: Flask) -> None:
         start_scheduler(app)
     except SchedulerLocked as exc:
         log.warning("%s", exc)
+    except MailNotConfigured as exc:
+        log.error("%s", exc)
 
 
 def run_worker(app: Flask) -> None:

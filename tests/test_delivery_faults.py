@@ -13,7 +13,7 @@ from owlmail.delivery import engine
 from owlmail.delivery.engine import run_due_campaigns
 from owlmail.delivery.models import Delivery
 from owlmail.extensions import db
-from owlmail.mailing.services import drain_outbox
+from owlmail.outbox.services import drain_outbox
 from owlmail.subscriptions.addresses import address_hash
 from owlmail.subscriptions.models import ConsentEvent, Subscriber, SubscriberStatus, Suppression
 from owlmail.subscriptions.services import link_token

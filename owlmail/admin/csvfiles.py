@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..mailing.message import template_version
+from ..outbox.message import template_version
 from ..subscriptions.addresses import InvalidAddress, address_hash, normalize_address
 from ..subscriptions.consent import Evidence
 from ..subscriptions.models import Subscriber, SubscriberStatus, Suppression, Topic

@@ -20,7 +20,7 @@ from sqlalchemy import case, delete, func, select
 
 from ..auth.models import Editor
 from ..extensions import db
-from ..mailing.models import OutboxMail, OutboxStatus
+from ..outbox.models import OutboxMail, OutboxStatus
 from ..subscriptions.addresses import ascii_address
 from ..subscriptions.models import (
     ConsentEvent,

@@ -308,7 +308,8 @@ def clean_test_recipients(emails: object) -> list[str]:
 def send_test(campaign: Campaign, emails: list[str]) -> list[str]:
     """Queue a test copy, marked [TEST], to each address; returns the addresses."""
     from ..delivery.message import build_campaign_message
-    from ..mailing.message import format_address, queue_raw
+    from ..mail.mime import format_address
+    from ..outbox.message import queue_raw
     from ..subscriptions.addresses import ascii_address
     from .rendering import PersonalFields, compile_campaign
 

@@ -26,12 +26,12 @@ from sqlalchemy import text
 from ..campaigns.models import CampaignStatus
 from ..campaigns.rendering import PersonalFields, compile_campaign
 from ..extensions import db
+from ..mail.transport import ConnectionLost, Deferred, Refused, make_connection
 from ..subscriptions.addresses import ascii_address
 from ..tokens import Purpose, _serializer
 from . import services
 from .message import MessageBuilder
 from .services import Recipient, worker_id
-from .smtp import ConnectionLost, Deferred, Refused, make_connection
 from .verp import bounce_domain, verp_address
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,8 @@ from sqlalchemy import and_, exists, func, literal, or_, select, text, update
 from ..auth.models import Editor
 from ..campaigns.models import Campaign, CampaignStatus, campaign_topics
 from ..extensions import db
-from ..mailing.message import build_message, queue_mail, render_mail
+from ..mail.retry import Backoff
+from ..outbox.message import build_message, queue_mail, render_mail
 from ..subscriptions.addresses import address_hash
 from ..subscriptions.consent import Evidence
 from ..subscriptions.models import Subscriber, SubscriberStatus, Suppression, subscriber_topics
@@ -332,9 +333,8 @@ def mark_failed(campaign_id: int, recipient: Recipient, code: int | None, text: 
 
 
 def retry_delay(attempts: int) -> timedelta:
-    """The back-off after `attempts` temporary failures."""
-    steps = current_app.config["SEND_RETRY_SECONDS"]
-    return timedelta(seconds=steps[min(attempts, len(steps)) - 1])
+    """The back-off after `attempts` temporary failures (SEND_RETRY_SECONDS)."""
+    return Backoff(current_app.config["SEND_RETRY_SECONDS"]).delay(attempts)
 
 
 def defer(campaign_id: int, recipient: Recipient, code: int | None, text: str) -> bool:
@@ -430,7 +430,7 @@ def pause_unrenderable(campaign: Campaign, error: Exception) -> None:
 
 def _tell_editors(campaign: Campaign, failures: int, last_answer: str) -> None:
     """Queue a mail through the outbox to every active editor."""
-    from ..mailing.message import format_address
+    from ..mail.mime import format_address
     from ..subscriptions.addresses import ascii_address
 
     editors = db.session.scalars(select(Editor).where(Editor.active.is_(True))).all()

@@ -6,7 +6,7 @@ import hashlib
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 
-from ..mailing.wire import idna_address
+from ..mail.mime import idna_address
 
 
 class InvalidAddress(ValueError):

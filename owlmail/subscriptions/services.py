@@ -13,8 +13,9 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, insert, select, update
 
 from ..extensions import db
-from ..mailing.message import format_address, queue_raw, transactional_mail
-from ..mailing.message import template_version as mail_template_version
+from ..mail.mime import format_address
+from ..outbox.message import queue_raw, transactional_mail
+from ..outbox.message import template_version as mail_template_version
 from ..timeutil import utcnow
 from ..tokens import Purpose, TokenError, load, same_secret, sign
 from .addresses import address_hash, ascii_address, normalize_address
