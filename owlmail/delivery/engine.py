@@ -26,6 +26,7 @@ from sqlalchemy import text
 from ..campaigns.models import CampaignStatus
 from ..campaigns.rendering import PersonalFields, compile_campaign
 from ..extensions import db
+from ..mail.retry import CONNECT_BACKOFF
 from ..mail.transport import ConnectionLost, Deferred, Refused, make_connection
 from ..subscriptions.addresses import ascii_address
 from ..tokens import Purpose, _serializer
@@ -39,8 +40,6 @@ log = logging.getLogger(__name__)
 STATUS_CHECK_SECONDS = 0.5
 PROGRESS_SECONDS = 5.0
 GROUP_WAIT_SECONDS = 0.001  # how long a group commit waits for more outcomes
-# Waits after the SMTP server could not be reached, before the next try (seconds).
-CONNECT_BACKOFF = (1, 2, 5, 10, 30, 60)
 
 _stopping = threading.Event()
 _cleared_claims: set[str] = set()  # databases whose dead claims this process gave back
@@ -55,7 +54,7 @@ class _ServerState:
     @classmethod
     def down(cls) -> None:
         cls.failures += 1
-        cls.retry_at = time.monotonic() + CONNECT_BACKOFF[min(cls.failures, 6) - 1]
+        cls.retry_at = time.monotonic() + CONNECT_BACKOFF.seconds(cls.failures)
 
     @classmethod
     def up(cls) -> None:
