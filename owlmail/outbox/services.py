@@ -66,12 +66,12 @@ RECORD_EVERY = 10  # outcomes per commit: a worker killed mid-batch repeats at m
 def send_due_mail() -> int:
     """Send one batch of due mails; their outcomes are committed every RECORD_EVERY mails
     and at the end. Returns how many were sent."""
+    connection = make_connection()  # first: with nowhere to send, nothing is leased
     batch = claim_due(current_app.config["OUTBOX_BATCH_SIZE"])
     if not batch:
         return 0
     hand_back_at = time.monotonic() + current_app.config["SEND_LEASE_SECONDS"] * 0.8
     outcomes, done, sent = Outcomes(), 0, 0
-    connection = make_connection()
     try:
         for mail in batch:
             if time.monotonic() > hand_back_at:  # a slow server: the lease would end
