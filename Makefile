@@ -20,7 +20,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(FLASK) db upgrade
 	$(FLASK) editor dev-login
-	OWLMAIL_SCHEDULER_ENABLED=true $(FLASK) run --debug
+	OWLMAIL_SCHEDULER_ENABLED=true OWLMAIL_DEV_OUTBOX=true $(FLASK) run --debug
 
 worker: $(STAMP)
 	$(FLASK) worker

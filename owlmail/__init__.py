@@ -56,7 +56,6 @@ def configure_extensions(app: Flask) -> None:
 
     ext.db.init_app(app)
     ext.migrate.init_app(app, ext.db, directory=str(PROJECT_ROOT / "migrations"))
-    ext.mail.init_app(app)
     ext.csrf.init_app(app)
     ext.limiter.init_app(app)
     ext.babel.init_app(app, locale_selector=ext.select_locale)
@@ -123,15 +122,17 @@ def configure_blueprints(app: Flask) -> None:
     from .contact.admin_views import bp as contact_admin_bp
     from .contact.views import bp as contact_bp
     from .delivery.views import bp as delivery_bp
-    from .mailing.views import bp as mailing_bp
+    from .outbox.views import bp as outbox_bp
     from .public.views import bp as public_bp
     from .subscriptions.views import bp as subscriptions_bp
 
     for blueprint in (
-        public_bp, subscriptions_bp, contact_bp, mailing_bp, auth_bp, admin_bp, campaigns_bp,
-        delivery_bp, contact_admin_bp,
+        public_bp, subscriptions_bp, contact_bp, auth_bp, admin_bp, campaigns_bp, delivery_bp,
+        contact_admin_bp,
     ):
         app.register_blueprint(blueprint)
+    if app.config["DEV_OUTBOX"]:  # a deliberate development mode: otherwise no such route
+        app.register_blueprint(outbox_bp)
     register_api(app)
 
 

@@ -16,6 +16,7 @@ from .backup import BackupError, backup_sqlite
 from .campaigns.cli import campaigns_group
 from .delivery.bounces import handle
 from .extensions import db
+from .mail.transport import MailNotConfigured
 from .scheduler import SchedulerLocked, run_worker
 
 
@@ -28,7 +29,7 @@ def worker_command() -> None:
     )
     try:
         run_worker(current_app._get_current_object())
-    except SchedulerLocked as exc:
+    except (SchedulerLocked, MailNotConfigured) as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
 

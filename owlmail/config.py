@@ -16,7 +16,8 @@ class Defaults:
     TRUSTED_PROXY_COUNT = 0  # reverse proxies in front, each adding X-Forwarded-* (1 behind nginx)
     HSTS_MAX_AGE = 365 * 24 * 3600  # Strict-Transport-Security, sent on https answers only
 
-    # Flask-Mail's SMTP settings. No MAIL_SERVER means the dev outbox.
+    # SMTP settings (owlmail.mail.transport). TLS is always verified; SSL_CERT_FILE (an
+    # environment variable) names a private CA. MAIL_TIMEOUT bounds the connect and each reply.
     MAIL_SERVER = None
     MAIL_PORT = 25
     MAIL_USE_TLS = False
@@ -25,7 +26,9 @@ class Defaults:
     MAIL_PASSWORD = None
     MAIL_DEFAULT_SENDER = "OWL morgen <newsletter@owl-morgen.de>"
     MAIL_TIMEOUT = 30
-    MAIL_SUPPRESS_SEND = False  # the outbox decides; testing must still reach the test server
+    # Development only (`make run` sets it): mail goes to files shown at /dev/outbox, never
+    # to SMTP. Without it and without MAIL_SERVER a worker refuses to start.
+    DEV_OUTBOX = False
     CONTACT_RECIPIENT = "info@owl-morgen.de"
     LIST_ID = "OWL morgen Newsletter <newsletter.owl-morgen.de>"
 
@@ -34,6 +37,9 @@ class Defaults:
     OUTBOX_POLL_SECONDS = 1.0
     OUTBOX_BATCH_SIZE = 50
     OUTBOX_MAX_AGE_HOURS = 72  # give up on a transactional mail after this long
+    # A failed mail's bytes, address and subject are kept this long for a look at what went
+    # wrong, then dropped (a sent mail's at once); kind, times, outcome and hashes remain.
+    OUTBOX_FAILED_RETENTION_DAYS = 7
 
     # Public forms.
     RATELIMIT_ENABLED = True

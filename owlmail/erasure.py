@@ -7,14 +7,11 @@ something else of the person each forget it here, in the same transaction.
 
 import logging
 
-from sqlalchemy import delete
-
+from .addresses import ascii_address
 from .auth.models import Editor
 from .contact.services import forget_writer
 from .delivery.services import forget_recipient
-from .extensions import db
-from .mailing.models import OutboxMail, OutboxStatus
-from .subscriptions.addresses import ascii_address
+from .outbox.services import forget_person
 from .subscriptions.models import Subscriber
 from .subscriptions.services import erase
 
@@ -25,18 +22,15 @@ def erase_person(subscriber: Subscriber, *, by: Editor | None = None) -> None:
     """Erase a subscriber everywhere; a keyed hash stays for suppression (not committed).
 
     Deliveries keep their counts without the person; contact messages written from the
-    address and mail to it still waiting in the outbox are deleted.
+    address and every stored mail to or about the person (sent ones keep no bytes, but
+    their hashes) are deleted.
     """
     subscriber_id = subscriber.id
     addresses = {subscriber.email, ascii_address(subscriber.email), subscriber.email_key}
     forget_recipient(subscriber_id)
     forget_writer(addresses)
-    _drop_queued_mail(addresses)
+    for address in addresses:
+        forget_person(address)
     erase(subscriber)
     log.info("subscriber %s erased by %s", subscriber_id, f"editor {by.id}" if by else "system")
 
-
-def _drop_queued_mail(addresses: set[str]) -> None:
-    """Unsent transactional mail (e.g. a confirmation) to the erased address."""
-    db.session.execute(delete(OutboxMail).where(
-        OutboxMail.status == OutboxStatus.QUEUED, OutboxMail.recipients.in_(addresses)))

@@ -5,7 +5,7 @@ from .campaigns.models import ArchiveCopy, Campaign, CampaignStatus
 from .contact.models import ContactMessage, ContactStatus
 from .delivery.models import Delivery, DeliveryStatus, SendPace, SendStamp
 from .jobruns import JobRun
-from .mailing.models import OutboxMail, OutboxStatus
+from .outbox.models import OutboxMail, OutboxStatus
 from .subscriptions.models import (
     ConsentEvent,
     ConsentText,

@@ -17,7 +17,8 @@ from .contact.services import purge_expired_messages
 from .delivery.engine import allow_sending, request_stop, run_due_campaigns
 from .extensions import db
 from .jobruns import once_per_schedule
-from .mailing.services import drain_outbox
+from .mail.transport import MailNotConfigured, require_mail_config
+from .outbox.services import drain_outbox, purge_failed_mail
 from .subscriptions.services import purge_unconfirmed
 from .transactions import Intent, declare
 
@@ -34,11 +35,12 @@ def job_table(app: Flask) -> list[tuple[str, Callable[[], object], float]]:
     return [
         ("outbox", drain_outbox, app.config["OUTBOX_POLL_SECONDS"]),
         ("campaigns", run_due_campaigns, app.config.get("CAMPAIGN_POLL_SECONDS", 2.0)),
-        # Workers share these two: one of them runs each per schedule.
+        # Workers share these: one of them runs each per schedule.
         ("purge-unconfirmed", once_per_schedule("purge-unconfirmed", 3600, purge_unconfirmed),
          3600),
         ("purge-contact", once_per_schedule("purge-contact", 6 * 3600, purge_expired_messages),
          6 * 3600),
+        ("purge-outbox", once_per_schedule("purge-outbox", 3600, purge_failed_mail), 3600),
     ]
 
 
@@ -103,6 +105,7 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
     """Start the scheduler for this app (once); raises SchedulerLocked on a busy SQLite."""
     if EXTENSION_KEY in app.extensions:
         return app.extensions[EXTENSION_KEY]
+    require_mail_config(app.config)  # MailNotConfigured: sending nowhere is refused
     _acquire_sqlite_lock(app)
     allow_sending()
     logging.getLogger("apscheduler.scheduler").addFilter(_SkippedRunsFilter())
@@ -128,6 +131,8 @@ def start_in_web_process(app: Flask) -> None:
         start_scheduler(app)
     except SchedulerLocked as exc:
         log.warning("%s", exc)
+    except MailNotConfigured as exc:
+        log.error("%s", exc)
 
 
 def run_worker(app: Flask) -> None:

@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from owlmail import erasure
+from owlmail.addresses import address_hash, normalize_address
 from owlmail.admin import services
 from owlmail.extensions import db
 from owlmail.models import (
@@ -16,7 +17,6 @@ from owlmail.models import (
     Topic,
 )
 from owlmail.subscriptions import queries
-from owlmail.subscriptions.addresses import address_hash, normalize_address
 from owlmail.subscriptions.consent import Evidence
 from owlmail.subscriptions.queries import QueryError as AdminError
 from owlmail.subscriptions.services import is_suppressed, record

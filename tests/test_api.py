@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from owlmail.addresses import address_hash
 from owlmail.auth.models import ApiToken, Role
 from owlmail.auth.services import create_editor, issue_api_token
 from owlmail.extensions import db
-from owlmail.mailing.services import drain_outbox
-from owlmail.subscriptions.addresses import address_hash
+from owlmail.outbox.services import drain_outbox
 from owlmail.subscriptions.models import (
     ConsentEvent,
     ConsentText,

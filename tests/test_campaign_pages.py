@@ -11,7 +11,7 @@ from sqlalchemy import select
 from owlmail.campaigns import archive
 from owlmail.campaigns.models import Campaign, CampaignStatus
 from owlmail.extensions import db
-from owlmail.mailing.services import drain_outbox
+from owlmail.outbox.services import drain_outbox
 from owlmail.timeutil import utcnow
 from tests.conftest import log_in
 from tests.support.pages import hidden_fields
@@ -207,7 +207,7 @@ def test_test_send_addresses_are_checked(app, editor_client, emails, message):
     response = post_form(editor_client, page, f"{page}/test", {"test-emails": emails})
     assert response.status_code == 422
     assert message in response.text
-    from owlmail.mailing.models import OutboxMail
+    from owlmail.outbox.models import OutboxMail
     with app.app_context():
         assert db.session.scalar(select(OutboxMail)) is None
 

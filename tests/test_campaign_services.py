@@ -11,8 +11,8 @@ from owlmail.campaigns.models import Campaign, CampaignStatus
 from owlmail.campaigns.services import CampaignError
 from owlmail.delivery.testsend import send_test
 from owlmail.extensions import db
-from owlmail.mailing.models import OutboxMail
-from owlmail.mailing.services import drain_outbox
+from owlmail.outbox.models import OutboxMail
+from owlmail.outbox.services import drain_outbox
 from owlmail.timeutil import utcnow
 
 S = CampaignStatus

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from owlmail.contact.models import ContactMessage, ContactStatus
 from owlmail.contact.services import purge_expired_messages
 from owlmail.extensions import db
-from owlmail.mailing.models import OutboxMail
+from owlmail.outbox.models import OutboxMail
 from owlmail.subscriptions.models import Subscriber, Topic
 from owlmail.timeutil import utcnow
 from tests.conftest import FormClient, log_in

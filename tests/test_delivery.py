@@ -177,7 +177,7 @@ def test_message_builder_keeps_lines_short_and_encodes_headers(app):
 
 
 def test_lines_starting_with_a_dot_arrive_unchanged(sender_app, smtp):
-    from owlmail.delivery.smtp import SmtpConnection
+    from owlmail.mail.transport import SmtpConnection
 
     raw = (b"From: a@owl-morgen.de\r\nTo: b@example.org\r\nSubject: Punkte\r\n\r\n"
            b"erste Zeile\r\n.\r\n.zweite\r\n..dritte\r\nEnde")

@@ -7,14 +7,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from owlmail.addresses import address_hash
 from owlmail.campaigns.models import Campaign, CampaignStatus
 from owlmail.campaigns.services import cancel, pause, resume
 from owlmail.delivery import engine
 from owlmail.delivery.engine import run_due_campaigns
 from owlmail.delivery.models import Delivery
 from owlmail.extensions import db
-from owlmail.mailing.services import drain_outbox
-from owlmail.subscriptions.addresses import address_hash
+from owlmail.outbox.services import drain_outbox
 from owlmail.subscriptions.models import ConsentEvent, Subscriber, SubscriberStatus, Suppression
 from owlmail.subscriptions.services import link_token
 from owlmail.timeutil import utcnow

@@ -3,6 +3,7 @@ every list; what others need (campaign counts) stays without them."""
 
 from sqlalchemy import func, select
 
+from owlmail.addresses import address_hash
 from owlmail.erasure import erase_person
 from owlmail.extensions import db
 from owlmail.models import (
@@ -16,7 +17,6 @@ from owlmail.models import (
     Suppression,
     Topic,
 )
-from owlmail.subscriptions.addresses import address_hash
 from owlmail.subscriptions.consent import Evidence
 from owlmail.subscriptions.models import subscriber_topics
 from owlmail.subscriptions.services import is_suppressed, record

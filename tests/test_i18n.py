@@ -13,7 +13,7 @@ from babel.messages.pofile import read_po
 from sqlalchemy import select
 
 from owlmail.extensions import db
-from owlmail.mailing.services import drain_outbox
+from owlmail.outbox.services import drain_outbox
 from owlmail.subscriptions.models import ConsentEvent, ConsentText
 from tests.conftest import FormClient
 from tests.support.pages import hidden_fields, links_in
@@ -39,6 +39,7 @@ PUBLIC_SOURCES = [
     "templates/campaigns/archive.html",
     "templates/campaigns/archived.html",
     "owlmail/subscriptions",
+    "owlmail/addresses.py",
     "owlmail/contact/forms.py",
     "owlmail/contact/services.py",
     "owlmail/contact/views.py",

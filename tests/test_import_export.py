@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from owlmail import erasure
 from owlmail.extensions import db
-from owlmail.mailing.models import OutboxMail
-from owlmail.mailing.services import drain_outbox
+from owlmail.outbox.models import OutboxMail
+from owlmail.outbox.services import drain_outbox
 from owlmail.subscriptions.models import ConsentEvent, Subscriber, SubscriberStatus
 from tests.support.pages import hidden_fields, links_in
 from tests.test_admin import add_subscriber

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import literal, select, text
 
 from owlmail import create_app
+from owlmail.addresses import address_hash, address_hash_sql
 from owlmail.extensions import db
 from owlmail.keyfiles import instance_secret
-from owlmail.subscriptions.addresses import address_hash, address_hash_sql
 from owlmail.subscriptions.models import Suppression
 from owlmail.subscriptions.services import is_suppressed
 

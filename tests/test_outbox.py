@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from owlmail.extensions import db
-from owlmail.mailing.models import OutboxMail, OutboxStatus
-from owlmail.mailing.services import RECORD_EVERY
-from owlmail.mailing.transport import SmtpTransport
+from owlmail.mail.transport import SmtpConnection
+from owlmail.outbox.models import OutboxMail, OutboxStatus
+from owlmail.outbox.services import RECORD_EVERY
 from owlmail.subscriptions.models import Subscriber
 from tests.conftest import FormClient
 from tests.support.db import count, deliver, make_due_now
@@ -32,7 +32,7 @@ def test_a_sign_up_while_the_worker_talks_to_the_mail_server_is_not_held_up(
     this sign-up would wait for the whole batch (or fail with "database is locked")."""
     subscribe(smtp_app.test_client(), "first@example.org")
     answers = []
-    real_send = SmtpTransport.send
+    real_send = SmtpConnection.send
 
     def send_and_meanwhile_sign_up(transport, *args):
         if not answers:  # a visitor of the web process, in its own thread and session
@@ -42,7 +42,7 @@ def test_a_sign_up_while_the_worker_talks_to_the_mail_server_is_not_held_up(
             visitor.join(timeout=30)
         real_send(transport, *args)
 
-    monkeypatch.setattr(SmtpTransport, "send", send_and_meanwhile_sign_up)
+    monkeypatch.setattr(SmtpConnection, "send", send_and_meanwhile_sign_up)
     deliver(smtp_app)
 
     assert [answer.status_code for answer in answers] == [200]
@@ -64,7 +64,7 @@ def test_a_worker_that_dies_mid_batch_repeats_only_the_mails_not_yet_recorded(
     total = RECORD_EVERY + 2
     for n in range(total):
         subscribe(client, f"p{n}@example.org")
-    real_send, calls = SmtpTransport.send, []
+    real_send, calls = SmtpConnection.send, []
 
     def dies_at_the_last_mail(transport, *args):
         calls.append(args)
@@ -72,13 +72,13 @@ def test_a_worker_that_dies_mid_batch_repeats_only_the_mails_not_yet_recorded(
             raise WorkerKilled
         real_send(transport, *args)
 
-    monkeypatch.setattr(SmtpTransport, "send", dies_at_the_last_mail)
+    monkeypatch.setattr(SmtpConnection, "send", dies_at_the_last_mail)
     with pytest.raises(WorkerKilled):
         deliver(smtp_app)
     assert statuses(smtp_app) == ["sent"] * RECORD_EVERY + ["queued"] * 2
     assert deliver(smtp_app) == 0  # the other two are leased to the dead worker for a while
 
-    monkeypatch.setattr(SmtpTransport, "send", real_send)
+    monkeypatch.setattr(SmtpConnection, "send", real_send)
     make_due_now(smtp_app)  # its lease has run out
     assert deliver(smtp_app) == 2
     delivered = [rcpt for mail in smtp.received for rcpt in mail.recipients]
@@ -91,7 +91,7 @@ def test_an_error_mid_batch_keeps_what_was_sent_recorded(smtp_app, smtp, monkeyp
     client = smtp_app.test_client()
     for n in range(3):
         subscribe(client, f"e{n}@example.org")
-    real_send, calls = SmtpTransport.send, []
+    real_send, calls = SmtpConnection.send, []
 
     def fails_at_the_third_mail(transport, *args):
         calls.append(args)
@@ -99,7 +99,7 @@ def test_an_error_mid_batch_keeps_what_was_sent_recorded(smtp_app, smtp, monkeyp
             raise RuntimeError("a bug in the middle of a batch")
         real_send(transport, *args)
 
-    monkeypatch.setattr(SmtpTransport, "send", fails_at_the_third_mail)
+    monkeypatch.setattr(SmtpConnection, "send", fails_at_the_third_mail)
     with pytest.raises(RuntimeError):
         deliver(smtp_app)
     assert statuses(smtp_app) == ["sent", "sent", "queued"]

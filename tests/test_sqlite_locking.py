@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from owlmail.auth.models import ApiToken
 from owlmail.contact.models import ContactMessage
 from owlmail.extensions import db
-from owlmail.mailing.models import OutboxMail, OutboxStatus
+from owlmail.outbox.models import OutboxMail, OutboxStatus
 from owlmail.scheduler import _in_app_context, job_table
 from owlmail.subscriptions.models import Subscriber, SubscriberStatus, Topic
 from owlmail.timeutil import utcnow

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from owlmail.extensions import db
-from owlmail.mailing.models import OutboxMail
+from owlmail.outbox.models import OutboxMail
 from owlmail.subscriptions import services
 from owlmail.subscriptions.models import ConsentEvent, ConsentText, Subscriber, SubscriberStatus
 from owlmail.subscriptions.services import purge_unconfirmed

@@ -8,7 +8,7 @@ SHA-256 with keyed = false, are still honoured (imports and the engine look up b
 forms) and are re-keyed the first time that address shows up again.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 
 import hashlib
@@ -19,7 +19,7 @@ from alembic import op
 from flask import current_app
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

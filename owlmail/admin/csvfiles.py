@@ -17,9 +17,9 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from ..addresses import InvalidAddress, normalize_address
 from ..extensions import db
-from ..mailing.message import template_version
-from ..subscriptions.addresses import InvalidAddress, normalize_address
+from ..outbox.message import template_version
 from ..subscriptions.consent import Evidence
 from ..subscriptions.models import Subscriber, SubscriberStatus, Topic
 from ..subscriptions.queries import iso

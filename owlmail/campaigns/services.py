@@ -26,10 +26,11 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from ..addresses import InvalidAddress, ascii_address, normalize_address
 from ..auth.models import Editor
 from ..extensions import db
-from ..mailing.message import build_message, format_address, queue_mail, render_mail
-from ..subscriptions.addresses import InvalidAddress, ascii_address, normalize_address
+from ..mail.mime import format_address
+from ..outbox.message import build_message, queue_mail, render_mail
 from ..subscriptions.models import Topic
 from ..text import is_single_line
 from ..timeutil import to_utc_naive, utcnow

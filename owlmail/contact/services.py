@@ -13,10 +13,11 @@ from flask import current_app, url_for
 from flask_babel import gettext as _
 from sqlalchemy import Select, and_, case, delete, func, or_, select
 
+from ..addresses import ascii_address, normalize_address
 from ..auth.models import Editor
 from ..extensions import db
-from ..mailing.message import build_message, format_address, queue_mail, render_mail
-from ..subscriptions.addresses import ascii_address, normalize_address
+from ..mail.mime import format_address
+from ..outbox.message import build_message, queue_mail, render_mail
 from ..subscriptions.models import Topic
 from ..subscriptions.services import AUTO_HEADERS
 from ..subscriptions.services import topic_choices as newsletter_topic_choices
@@ -89,7 +90,7 @@ def queue_contact_mail(row: ContactMessage) -> None:
                           received=berlin(row.created_at))
     msg = build_message(current_app.config["CONTACT_RECIPIENT"], contact_subject(row), text,
                         reply_to=reply_address(row), headers=AUTO_HEADERS)
-    queue_mail(msg, "contact")
+    queue_mail(msg, "contact", about=row.email)
 
 
 # --- the inbox -------------------------------------------------------------

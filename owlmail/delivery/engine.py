@@ -19,16 +19,17 @@ from email.utils import formataddr
 from flask import current_app
 from sqlalchemy import text
 
+from ..addresses import ascii_address
 from ..campaigns.models import CampaignStatus
 from ..campaigns.rendering import PersonalFields, compile_campaign
 from ..extensions import db
-from ..subscriptions.addresses import ascii_address
+from ..mail.retry import CONNECT_BACKOFF
+from ..mail.transport import ConnectionLost, Deferred, Refused, make_connection
 from ..tokens import LinkSigner, Purpose
 from . import services
 from .message import MessageBuilder
 from .outcomes import Outcome, Result
 from .services import Recipient, worker_id
-from .smtp import ConnectionLost, Deferred, Refused, make_connection
 from .throttle import Throttle
 from .verp import bounce_domain, verp_address
 
@@ -37,8 +38,6 @@ log = logging.getLogger(__name__)
 STATUS_CHECK_SECONDS = 0.5
 PROGRESS_SECONDS = 5.0
 GROUP_WAIT_SECONDS = 0.001  # how long a group commit waits for more outcomes
-# Waits after the SMTP server could not be reached, before the next try (seconds).
-CONNECT_BACKOFF = (1, 2, 5, 10, 30, 60)
 
 _stopping = threading.Event()
 _cleared_claims: set[str] = set()  # databases whose dead claims this process gave back
@@ -53,7 +52,7 @@ class _ServerState:
     @classmethod
     def down(cls) -> None:
         cls.failures += 1
-        cls.retry_at = time.monotonic() + CONNECT_BACKOFF[min(cls.failures, 6) - 1]
+        cls.retry_at = time.monotonic() + CONNECT_BACKOFF.seconds(cls.failures)
 
     @classmethod
     def up(cls) -> None:

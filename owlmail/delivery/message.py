@@ -1,4 +1,4 @@
-"""The bytes of one campaign mail, assembled fast from pre-rendered parts.
+"""The bytes of one campaign mail: the campaign's use of the one MIME builder.
 
 INTERFACE (used by the engine and by test sends):
 
@@ -9,7 +9,7 @@ multipart/alternative (text + html, quoted-printable, CRLF), List-Unsubscribe,
 List-Unsubscribe-Post, List-Id, Date, unique Message-ID.
 
 The constant headers are encoded once per campaign and the bodies' unchanged lines
-remembered (owlmail.mailing.wire); per recipient only To, Message-ID, Date,
+remembered (owlmail.mail.mime.MailBuilder); per recipient only To, Message-ID, Date,
 List-Unsubscribe and the changed body lines are written.
 """
 
@@ -18,16 +18,7 @@ import secrets
 from flask import current_app
 
 from ..campaigns.rendering import CompiledCampaign, PersonalFields
-from ..mailing.wire import (
-    CRLF,
-    DateHeader,
-    QuotedPrintable,
-    alternative_body,
-    encode_address,
-    multipart_head,
-    new_boundary,
-    sender_domain,
-)
+from ..mail.mime import MailBuilder
 
 
 class MessageBuilder:
@@ -36,38 +27,29 @@ class MessageBuilder:
     def __init__(self, compiled: CompiledCampaign, *, test: bool = False) -> None:
         config = current_app.config
         self.compiled = compiled
-        self.domain = sender_domain(config["MAIL_DEFAULT_SENDER"])
-        self.boundary = new_boundary()
         self.tag = secrets.token_hex(6)
         subject = f"[TEST] {compiled.subject}" if test else compiled.subject
-        self.head = multipart_head({
+        self.mail = MailBuilder({
             "From": config["MAIL_DEFAULT_SENDER"],
             "Subject": subject.replace("\r", " ").replace("\n", " "),
             "List-Id": config["LIST_ID"],
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        }, self.boundary)
-        self.date = DateHeader()
-        self._text_qp, self._html_qp = QuotedPrintable(), QuotedPrintable()
+        })
+        self.domain = self.mail.domain
 
     def message_id(self, ident: str | None = None) -> str:
         """A unique Message-ID on the sender's domain; `ident` unique within this builder."""
         if ident:  # a random tag per builder (campaign run) keeps it unique across runs
             return f"<{ident}.{self.tag}@{self.domain}>"
-        return f"<{secrets.token_hex(10)}@{self.domain}>"
+        return self.mail.message_id()
 
     def build(self, fields: PersonalFields, to: str, message_id: str | None = None) -> bytes:
         """RFC 5322 bytes of the mail for one recipient."""
         text, html = self.compiled.render(fields)
         unsubscribe = fields.unsubscribe_url.replace("\r", "").replace("\n", "")
-        return b"".join((
-            b"To: ", encode_address(to), CRLF,
-            b"Date: ", self.date.now(), CRLF,
-            b"Message-ID: ", (message_id or self.message_id()).encode("ascii"), CRLF,
-            b"List-Unsubscribe: <", unsubscribe.encode("ascii", "replace"), b">", CRLF,
-            self.head, CRLF,
-            alternative_body(self.boundary, self._text_qp.encode(text),
-                             self._html_qp.encode(html)),
-        ))
+        return self.mail.build(
+            to, text, html, message_id=message_id,
+            extra=b"List-Unsubscribe: <%b>\r\n" % unsubscribe.encode("ascii", "replace"))
 
 
 def build_campaign_message(

@@ -18,10 +18,11 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, exists, func, literal, or_, select, text, update
 
+from ..addresses import address_hash_sql
 from ..campaigns import services as transitions
 from ..campaigns.models import Campaign, CampaignStatus, campaign_topics
 from ..extensions import db
-from ..subscriptions.addresses import address_hash_sql
+from ..mail.retry import Backoff
 from ..subscriptions.models import Subscriber, SubscriberStatus, Suppression, subscriber_topics
 from ..subscriptions.services import mark_bounced, suppressed_among
 from ..timeutil import utcnow
@@ -304,9 +305,8 @@ def mark_failed(campaign_id: int, recipient: Recipient, code: int | None, text: 
 
 
 def retry_delay(attempts: int) -> timedelta:
-    """The back-off after `attempts` temporary failures."""
-    steps = current_app.config["SEND_RETRY_SECONDS"]
-    return timedelta(seconds=steps[min(attempts, len(steps)) - 1])
+    """The back-off after `attempts` temporary failures (SEND_RETRY_SECONDS)."""
+    return Backoff(current_app.config["SEND_RETRY_SECONDS"]).delay(attempts)
 
 
 def defer(campaign_id: int, recipient: Recipient, code: int | None, text: str) -> bool:

@@ -3,11 +3,12 @@ the outbox, with sample personal data and links that lead to the landing page.""
 
 from flask import current_app
 
+from ..addresses import ascii_address
 from ..campaigns.models import Campaign
 from ..campaigns.rendering import SAMPLE_NAME, PersonalFields, compile_campaign, validate_body
 from ..campaigns.services import clean_test_recipients
-from ..mailing.message import format_address, queue_raw
-from ..subscriptions.addresses import ascii_address
+from ..mail.mime import format_address
+from ..outbox.message import queue_raw
 from .message import build_campaign_message
 
 

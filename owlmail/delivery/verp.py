@@ -12,7 +12,7 @@ import re
 
 from flask import current_app
 
-from ..mailing.wire import sender_domain
+from ..mail.mime import sender_domain
 
 PREFIX = "bounce"
 SIGNATURE_LENGTH = 12

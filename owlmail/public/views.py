@@ -5,7 +5,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
-from ..mailing.services import queue_state
+from ..outbox.services import queue_state
 
 bp = Blueprint("public", __name__)
 

@@ -4,9 +4,9 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, EmailField, StringField, ValidationError
 from wtforms.validators import DataRequired, Length, Optional
 
+from ..addresses import InvalidAddress, normalize_address
 from ..formguard import GuardedForm
 from ..forms import Form, MultiCheckboxField, single_line
-from .addresses import InvalidAddress, normalize_address
 
 
 def valid_address(form, field) -> None:

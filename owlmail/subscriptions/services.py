@@ -21,13 +21,14 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from ..addresses import address_hash, ascii_address, normalize_address, unkeyed_hash
 from ..extensions import db
-from ..mailing.message import format_address, queue_raw, transactional_mail
-from ..mailing.message import template_version as mail_template_version
+from ..mail.mime import format_address
+from ..outbox.message import queue_raw, transactional_mail
+from ..outbox.message import template_version as mail_template_version
 from ..text import one_line
 from ..timeutil import utcnow
 from ..tokens import Purpose, TokenError, load, same_secret, sign
-from .addresses import address_hash, ascii_address, normalize_address, unkeyed_hash
 from .consent import Evidence
 from .models import (
     ConsentEvent,

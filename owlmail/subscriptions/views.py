@@ -7,12 +7,12 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
+from ..addresses import InvalidAddress, normalize_address
 from ..extensions import csrf, db, limiter
 from ..formguard import Verdict
 from ..forms import ButtonForm
 from ..tokens import Purpose, TokenError
 from . import services
-from .addresses import InvalidAddress, normalize_address
 from .consent import Evidence, current_version
 from .forms import PreferencesForm, SubscribeForm
 

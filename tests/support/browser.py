@@ -62,8 +62,9 @@ def start_live_server(app: Flask):
 
 @pytest.fixture
 def live_server(make_app):
-    """The app served on a free loopback port, scheduler and sender running inside."""
-    app = make_app(OUTBOX_POLL_SECONDS=0.2, CAMPAIGN_POLL_SECONDS=0.5)
+    """The app served on a free loopback port, scheduler and sender running inside, mail
+    going to the dev outbox: as `make run` serves it."""
+    app = make_app(DEV_OUTBOX=True, OUTBOX_POLL_SECONDS=0.2, CAMPAIGN_POLL_SECONDS=0.5)
     server, thread = start_live_server(app)
     port = server.server_port
     app.config["BASE_URL"] = f"http://127.0.0.1:{port}"

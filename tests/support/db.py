@@ -3,8 +3,8 @@
 from sqlalchemy import func, select, update
 
 from owlmail.extensions import db
-from owlmail.mailing.models import OutboxMail
-from owlmail.mailing.services import drain_outbox
+from owlmail.outbox.models import OutboxMail
+from owlmail.outbox.services import drain_outbox
 from owlmail.timeutil import utcnow
 
 

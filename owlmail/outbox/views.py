@@ -1,17 +1,18 @@
-"""The dev outbox: with no SMTP server configured, every mail can be read here."""
+"""The dev outbox (DEV_OUTBOX, `make run`): every mail can be read here; the blueprint is
+registered only in that mode, so in production /dev/outbox does not exist."""
 
 import re
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, render_template
 from markupsafe import Markup, escape
 
+from ..mail.transport import outbox_dir
 from ..security import frame_mail_html
-from .transport import dev_outbox_active, outbox_dir
 
-bp = Blueprint("mailing", __name__, url_prefix="/dev")
+bp = Blueprint("outbox", __name__, url_prefix="/dev")
 URL = re.compile(r"https?://[^\s<>\"]+")
 
 
@@ -38,8 +39,6 @@ def _read(path: Path) -> dict:
 @bp.get("/outbox")
 def outbox():
     """The captured mails, newest first."""
-    if not dev_outbox_active():
-        abort(404)
     folder = outbox_dir()
     paths = sorted(folder.glob("*.eml"), reverse=True)[:50] if folder.exists() else []
     frame_mail_html()

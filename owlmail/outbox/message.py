@@ -1,14 +1,9 @@
-"""Building transactional mails: German subjects, quoted-printable, CRLF, no long lines."""
+"""Transactional mails into the outbox: built by the one MIME builder (owlmail.mail.mime),
+queued as bytes in the request's transaction, sent after its commit."""
 
 import hashlib
-from email.charset import QP, Charset
-from email.header import Header
-from email.headerregistry import Address
-from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import compat32
-from email.utils import formataddr, formatdate, getaddresses, make_msgid, parseaddr
+from email.utils import parseaddr
+from typing import NamedTuple
 
 from flask import current_app, render_template
 from flask_babel import get_locale
@@ -17,17 +12,9 @@ from markupsafe import escape
 from sqlalchemy import insert
 
 from ..extensions import db
+from ..mail.mime import MailBuilder, idna_address, single_mail
 from .models import OutboxMail
-from .wire import (
-    CRLF,
-    DateHeader,
-    QuotedPrintable,
-    alternative_body,
-    encode_address,
-    idna_address,
-    multipart_head,
-    new_boundary,
-)
+from .services import person_hash
 
 
 def sender_address() -> str:
@@ -35,10 +22,12 @@ def sender_address() -> str:
     return current_app.config["MAIL_DEFAULT_SENDER"]
 
 
-ADDRESS_HEADERS = {"from", "to", "cc", "reply-to", "sender"}
-_UTF8 = Charset("utf-8")
-_UTF8.header_encoding = _UTF8.body_encoding = QP  # readable in any mail client's source view
-WIRE = compat32.clone(linesep="\r\n", max_line_length=78)
+class BuiltMail(NamedTuple):
+    """A one-off mail's bytes with what the outbox row needs."""
+
+    raw: bytes
+    recipient: str
+    subject: str
 
 
 def build_message(
@@ -49,54 +38,14 @@ def build_message(
     *,
     reply_to: str | None = None,
     headers: dict[str, str] | None = None,
-) -> Message:
-    """A complete RFC 5322 message: RFC 2047 headers, quoted-printable bodies, CRLF.
-
-    Built with the email package's classic MIME classes, which cost a third of the
-    modern API per message; header values are checked here instead (no CR/LF).
-    """
-    text_part = MIMEText(text, "plain", _UTF8, policy=WIRE)
-    if html is None:
-        msg: Message = text_part
-    else:
-        msg = MIMEMultipart("alternative", policy=WIRE)
-        msg.attach(text_part)
-        msg.attach(MIMEText(html, "html", _UTF8, policy=WIRE))
-    values = {"From": sender_address(), "To": to, "Subject": subject,
-              "Date": formatdate(usegmt=True),
-              "Message-ID": make_msgid(domain=_message_id_domain())}
+) -> BuiltMail:
+    """A one-off mail: text/plain, or multipart/alternative with `html`; RFC 2047 headers,
+    quoted-printable bodies, CRLF. A header value with CR or LF raises ValueError."""
+    values = {"From": sender_address(), "Subject": subject}
     if reply_to:
         values["Reply-To"] = reply_to
-    for name, value in {**values, **(headers or {})}.items():
-        msg[name] = encode_header(name, value)
-    return msg
-
-
-def encode_header(name: str, value: str) -> str | Header:
-    """A header value safe to put on the wire; CR or LF in it is refused (no injection)."""
-    if "\r" in value or "\n" in value:
-        raise ValueError(f"header {name} may not contain a line break")
-    if name.lower() in ADDRESS_HEADERS:
-        pairs = getaddresses([value])
-        if not pairs or any("@" not in address for _, address in pairs):
-            raise ValueError(f"header {name} holds no valid address")
-        return ", ".join(_encode_address(n, a) for n, a in pairs)
-    return value if value.isascii() else Header(value, _UTF8, header_name=name)
-
-
-def _encode_address(name: str, address: str) -> str:
-    return formataddr((name, idna_address(address)), charset=_UTF8)
-
-
-def wire_bytes(msg: Message) -> bytes:
-    """The message as SMTP sends it: CRLF line ends, every line under 998 octets."""
-    return msg.as_bytes(policy=WIRE)
-
-
-def _message_id_domain() -> str:
-    """The domain part of Message-IDs: the sender's domain."""
-    address = parseaddr(sender_address())[1]
-    return address.rpartition("@")[2] or "owl-morgen.de"
+    raw = single_mail({**values, **(headers or {})}, to, text, html)
+    return BuiltMail(raw, idna_address(parseaddr(to)[1]), subject)
 
 
 def render_mail(template: str, **context) -> tuple[str, str | None]:
@@ -131,17 +80,18 @@ def _hash_sources(template: str) -> str:
     return digest.hexdigest()[:12]
 
 
-def queue_mail(msg: Message, kind: str, envelope_from: str | None = None) -> None:
-    """Put a message in the outbox, in the caller's transaction (sent after commit)."""
-    recipients = [parseaddr(value)[1] for value in msg.get_all("To", [])]
-    recipients += [parseaddr(value)[1] for value in msg.get_all("Cc", [])]
-    queue_raw(wire_bytes(msg), recipients, kind, str(msg["Subject"]), envelope_from)
+def queue_mail(mail: BuiltMail, kind: str, envelope_from: str | None = None,
+               about: str | None = None) -> None:
+    """Put a one-off mail in the outbox, in the caller's transaction (sent after commit)."""
+    queue_raw(mail.raw, [mail.recipient], kind, mail.subject, envelope_from, about)
 
 
 def queue_raw(raw: bytes, recipients: list[str], kind: str, subject: str,
-              envelope_from: str | None = None) -> None:
+              envelope_from: str | None = None, about: str | None = None) -> None:
     """Put ready-made RFC 5322 bytes (CRLF) in the outbox, in the caller's transaction.
 
+    `about` is the address of the person the mail concerns when that is not the
+    recipient (the writer of a contact message); forget_person finds the row by it.
     A plain INSERT on the session's connection: the row is written at once, and
     committed or rolled back with everything else the request did."""
     db.session.connection().execute(insert(OutboxMail.__table__), {
@@ -150,6 +100,8 @@ def queue_raw(raw: bytes, recipients: list[str], kind: str, subject: str,
         "recipients": ",".join(recipients),
         "subject": subject[:300],
         "message": raw,
+        "recipient_hash": ",".join(person_hash(address) for address in recipients),
+        "about_hash": person_hash(about or recipients[0]),
     })
 
 
@@ -174,12 +126,7 @@ class CompiledMail:
         if self.html is None or any(SLOT.format(key) not in self.text for key in filled):
             raise ValueError(f"email/{template} needs .txt and .html showing {filled}")
         self.filled = filled
-        self.domain = _message_id_domain()
-        self.boundary = new_boundary()
-        self.head = multipart_head({"From": sender_address(), "Subject": subject, **headers},
-                                   self.boundary)
-        self.date = DateHeader()
-        self.text_qp, self.html_qp = QuotedPrintable(), QuotedPrintable()
+        self.builder = MailBuilder({"From": sender_address(), "Subject": subject, **headers})
 
     def build(self, to: str, values: dict[str, str]) -> bytes:
         """RFC 5322 bytes of the mail to `to` with these personal values."""
@@ -187,14 +134,7 @@ class CompiledMail:
         for key in self.filled:
             slot, value = SLOT.format(key), values[key]
             text, html = text.replace(slot, value), html.replace(slot, escape(value))
-        return b"".join((
-            b"To: ", encode_address(to), CRLF,
-            b"Date: ", self.date.now(), CRLF,
-            b"Message-ID: ", make_msgid(domain=self.domain).encode("ascii"), CRLF,
-            self.head, CRLF,
-            alternative_body(self.boundary, self.text_qp.encode(text),
-                             self.html_qp.encode(html)),
-        ))
+        return self.builder.build(to, text, html)
 
 
 def transactional_mail(template: str, subject: str, to: str, values: dict[str, str], *,
@@ -212,9 +152,3 @@ def transactional_mail(template: str, subject: str, to: str, values: dict[str, s
         compiled = compiled_mails[key] = CompiledMail(template, subject, list(values), filled,
                                                       headers, context)
     return compiled.build(to, values)
-
-
-def format_address(name: str, email: str) -> str:
-    """A display-name address; the email package quotes and encodes the name safely."""
-    local, _, domain = email.rpartition("@")
-    return str(Address(display_name=name or "", username=local, domain=domain))

@@ -10,7 +10,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import LargeBinary, func, literal
 
-from ..mailing.wire import idna_address
+from .mail.mime import idna_address
 
 
 class InvalidAddress(ValueError):

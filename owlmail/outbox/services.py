@@ -1,4 +1,5 @@
-"""Draining the outbox: send what is due, retry with back-off, never lose a mail."""
+"""Draining the outbox: send what is due, retry with back-off, never lose a mail, and keep
+nothing personal longer than needed (bytes dropped once sent; failed ones purged)."""
 
 import logging
 import time
@@ -6,22 +7,21 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 
+from ..addresses import (
+    InvalidAddress,
+    address_hash,
+    ascii_address,
+    normalize_address,
+)
 from ..extensions import db
+from ..mail.retry import OUTBOX_BACKOFF
+from ..mail.transport import ConnectionLost, Deferred, Refused, make_connection
 from ..timeutil import utcnow
 from .models import OutboxMail, OutboxStatus
-from .transport import MessageDeferred, PermanentFailure, TemporaryFailure, open_transport
 
 log = logging.getLogger(__name__)
-
-# Seconds to wait after the n-th failed attempt; a minute at most (INTERFACE.md).
-BACKOFF = (5, 10, 20, 40, 60)
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """How long to wait before the next attempt after `attempts` failures."""
-    return timedelta(seconds=BACKOFF[min(attempts, len(BACKOFF)) - 1])
 
 
 class Claimed(NamedTuple):
@@ -66,42 +66,48 @@ RECORD_EVERY = 10  # outcomes per commit: a worker killed mid-batch repeats at m
 def send_due_mail() -> int:
     """Send one batch of due mails; their outcomes are committed every RECORD_EVERY mails
     and at the end. Returns how many were sent."""
+    connection = make_connection()  # first: with nowhere to send, nothing is leased
     batch = claim_due(current_app.config["OUTBOX_BATCH_SIZE"])
     if not batch:
         return 0
     hand_back_at = time.monotonic() + current_app.config["SEND_LEASE_SECONDS"] * 0.8
     outcomes, done, sent = Outcomes(), 0, 0
     try:
-        with open_transport() as transport:
-            for mail in batch:
-                if time.monotonic() > hand_back_at:  # a slow server: the lease would end
-                    break
-                sent += _send_one(transport, mail, outcomes)
-                done += 1
-    except TemporaryFailure as exc:  # server away or connection lost: the unsent mails wait
+        for mail in batch:
+            if time.monotonic() > hand_back_at:  # a slow server: the lease would end
+                break
+            sent += _send_one(connection, mail, outcomes)
+            done += 1
+    except ConnectionLost as exc:  # server away or connection lost: the unsent mails wait
         for mail in batch[done:]:
             _postpone(mail, str(exc), outcomes)
         done = len(batch)
     except Exception:
         outcomes.commit()  # what went out stays recorded as sent
         raise
+    finally:
+        connection.close()
     outcomes.commit()
     _hand_back(batch[done:])
     return sent
 
 
-def _send_one(transport, mail: Claimed, outcomes: "Outcomes") -> int:
+# What a sent mail keeps: kind, times, outcome and the hashes; no address, subject or bytes.
+FORGET_CONTENT = {"message": None, "recipients": "", "subject": ""}
+
+
+def _send_one(connection, mail: Claimed, outcomes: "Outcomes") -> int:
     try:
-        transport.send(mail.envelope_from, mail.recipients.split(","), mail.message,
-                       str(mail.id))
-    except PermanentFailure as exc:
+        connection.send(mail.envelope_from, mail.recipients.split(","), mail.message,
+                        str(mail.id))
+    except Refused as exc:
         outcomes.add(mail, status=OutboxStatus.FAILED, last_error=str(exc)[:2000])
         log.warning("outbox mail %s refused for good: %s", mail.id, exc)
         return 0
-    except MessageDeferred as exc:
+    except Deferred as exc:
         _postpone(mail, str(exc), outcomes)
         return 0
-    outcomes.add(mail, status=OutboxStatus.SENT, sent_at=utcnow())
+    outcomes.add(mail, status=OutboxStatus.SENT, sent_at=utcnow(), **FORGET_CONTENT)
     return 1
 
 
@@ -112,7 +118,8 @@ def _postpone(mail: Claimed, error: str, outcomes: "Outcomes") -> None:
         outcomes.add(mail, status=OutboxStatus.FAILED, last_error=error[:2000])
         log.error("outbox mail %s given up after %s attempts: %s", mail.id, attempts, error)
         return
-    outcomes.add(mail, last_error=error[:2000], next_attempt_at=utcnow() + retry_delay(attempts))
+    outcomes.add(mail, last_error=error[:2000],
+                 next_attempt_at=utcnow() + OUTBOX_BACKOFF.delay(attempts))
     log.info("outbox mail %s postponed (attempt %s): %s", mail.id, attempts, error)
 
 
@@ -172,8 +179,6 @@ def drain_outbox(max_batches: int = 20) -> int:
 
 def queue_state() -> dict[str, int]:
     """Counts for /healthz: mails waiting, failed, and the oldest wait in seconds."""
-    from sqlalchemy import func
-
     waiting = db.session.scalar(
         select(func.count()).where(OutboxMail.status == OutboxStatus.QUEUED)
     )
@@ -183,3 +188,43 @@ def queue_state() -> dict[str, int]:
     failed = db.session.scalar(select(func.count()).where(OutboxMail.status == OutboxStatus.FAILED))
     age = int((utcnow() - oldest).total_seconds()) if oldest else 0
     return {"queued": waiting or 0, "failed": failed or 0, "oldest_queued_seconds": age}
+
+
+# --- retention and erasure -------------------------------------------------------------
+
+def person_hash(email: str) -> str:
+    """The keyed hash of an address as the suppression list keeps it (its normal form)."""
+    try:
+        key = normalize_address(email)[1]
+    except InvalidAddress:  # e.g. a configured team address in an unusual form
+        key = email.strip().lower()
+    return address_hash(key)
+
+
+def forget_person(email: str) -> int:
+    """Delete every stored outbox mail sent to, or about, this person (erasure); the
+    caller commits. Returns how many rows went."""
+    hashed = person_hash(email)
+    table = OutboxMail.__table__
+    return db.session.execute(delete(table).where(or_(
+        table.c.about_hash == hashed, table.c.recipient_hash.contains(hashed, autoescape=True),
+        # rows from before the hashes (or before a change of hash key) that still hold it
+        table.c.recipients == ascii_address(email.strip()),
+    ))).rowcount
+
+
+def purge_failed_mail() -> int:
+    """Drop the bytes, addresses and subject of mails that failed more than
+    OUTBOX_FAILED_RETENTION_DAYS ago (the scheduler job; commits). Returns how many."""
+    days = current_app.config["OUTBOX_FAILED_RETENTION_DAYS"]
+    table = OutboxMail.__table__
+    count = db.session.execute(
+        update(table)
+        # next_attempt_at of a failed mail is when it was last claimed, i.e. when it failed
+        .where(table.c.status == OutboxStatus.FAILED, table.c.message.is_not(None),
+               table.c.next_attempt_at < utcnow() - timedelta(days=days))
+        .values(**FORGET_CONTENT)).rowcount
+    db.session.commit()
+    if count:
+        log.info("outbox: content of %s failed mails dropped", count)
+    return count

@@ -1,15 +1,17 @@
-"""Mail bytes assembled fast: constant headers encoded once, per mail only what differs.
+"""The one MIME builder: mail bytes assembled fast, constant part encoded once.
 
 Building a whole MIME tree with the email package costs about a millisecond per mail.
-The campaign sender and the transactional mails (confirmation, "already subscribed")
-both send many mails that differ only in a few places, so they let the email package
-encode the headers that are the same for every mail once, and per mail write To,
-Date, Message-ID and the bodies themselves, quoted-printable by binascii (C).
+The campaign sender and the transactional mails (confirmation, "already subscribed",
+contact, notices) send mails that differ only in a few places, so the email package
+encodes the headers that are the same for every mail once (`MailBuilder`), and per mail
+only To, Date, Message-ID, a few extra headers and the bodies are written, the bodies
+quoted-printable by binascii (C), remembering lines seen before.
 """
 
 import binascii
 import secrets
 import time
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formataddr, formatdate, parseaddr
@@ -122,3 +124,57 @@ def alternative_body(boundary: bytes, text_qp: bytes, html_qp: bytes) -> bytes:
         marker, CRLF, PART_HEAD % b"html", html_qp,
         marker, b"--", CRLF,
     ))
+
+
+class MailBuilder:
+    """The mails of one kind: headers the same for every mail encoded once; per mail only
+    To, Date, Message-ID, the caller's `extra` header lines and the bodies.
+
+    With `html=False` the mail is a single text/plain part, else multipart/alternative."""
+
+    def __init__(self, headers: dict[str, str], *, html: bool = True) -> None:
+        self.domain = sender_domain(headers.get("From", ""))
+        self.html = html
+        if html:
+            self.boundary = new_boundary()
+            self.head = multipart_head(headers, self.boundary)
+        else:
+            self.head = constant_headers({
+                **headers, "MIME-Version": "1.0",
+                "Content-Type": 'text/plain; charset="utf-8"',
+                "Content-Transfer-Encoding": "quoted-printable",
+            })
+        self.date = DateHeader()
+        self.text_qp, self.html_qp = QuotedPrintable(), QuotedPrintable()
+
+    def message_id(self) -> str:
+        """A new unique Message-ID on the sender's domain."""
+        return f"<{secrets.token_hex(10)}@{self.domain}>"
+
+    def build(self, to: str, text: str, html: str | None = None, *,
+              message_id: str | None = None, extra: bytes = b"") -> bytes:
+        """RFC 5322 bytes (CRLF) of one mail; `extra` is complete header lines."""
+        if self.html:
+            body = alternative_body(self.boundary, self.text_qp.encode(text),
+                                    self.html_qp.encode(html or ""))
+        else:
+            body = self.text_qp.encode(text)
+        return b"".join((
+            b"To: ", encode_address(to), CRLF,
+            b"Date: ", self.date.now(), CRLF,
+            b"Message-ID: ", (message_id or self.message_id()).encode("ascii"), CRLF,
+            extra, self.head, CRLF, body,
+        ))
+
+
+def single_mail(headers: dict[str, str], to: str, text: str, html: str | None = None) -> bytes:
+    """The bytes of a one-off mail (a contact message, a notice to editors).
+
+    `headers` hold From, Subject and any others; a value with CR or LF raises ValueError."""
+    return MailBuilder(headers, html=html is not None).build(to, text, html)
+
+
+def format_address(name: str, email: str) -> str:
+    """A display-name address; the email package quotes and encodes the name safely."""
+    local, _, domain = email.rpartition("@")
+    return str(Address(display_name=name or "", username=local, domain=domain))

@@ -1,4 +1,8 @@
-"""The mail outbox: every transactional mail is a row before it is a packet."""
+"""The mail outbox: every transactional mail is a row before it is a packet.
+
+Its bytes, addresses and subject live only until the mail is sent (or, when it failed,
+until the purge); what is left is what a log needs: when, what kind, the outcome and
+keyed hashes of the recipient and of the person the mail is about."""
 
 import enum
 from datetime import datetime
@@ -24,9 +28,13 @@ class OutboxMail(db.Model):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))  # confirm | already | contact | test | notice
     envelope_from: Mapped[str] = mapped_column(String(320))
-    recipients: Mapped[str] = mapped_column(Text)  # comma separated
-    subject: Mapped[str] = mapped_column(String(300), default="")
-    message: Mapped[bytes] = mapped_column(LargeBinary)  # the RFC 5322 bytes, CRLF line ends
+    recipients: Mapped[str] = mapped_column(Text)  # comma separated; "" once sent
+    subject: Mapped[str] = mapped_column(String(300), default="")  # "" once sent
+    message: Mapped[bytes | None] = mapped_column(LargeBinary)  # RFC 5322, CRLF; None once sent
+    # address_hash of each recipient (comma separated), and of the person the mail is about
+    # (the subscriber, the writer of a contact message): forget_person finds them by these.
+    recipient_hash: Mapped[str] = mapped_column(Text, default="")
+    about_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[OutboxStatus] = mapped_column(
         str_enum(OutboxStatus), default=OutboxStatus.QUEUED
     )
