@@ -108,6 +108,7 @@ def configure_blueprints(app: Flask) -> None:
     """Register each feature's views."""
     from .admin.views import bp as admin_bp
     from .api import register_api
+    from .audit.views import bp as audit_bp
     from .auth.views import bp as auth_bp
     from .campaigns.views import bp as campaigns_bp
     from .contact.admin_views import bp as contact_admin_bp
@@ -118,7 +119,7 @@ def configure_blueprints(app: Flask) -> None:
 
     for blueprint in (
         public_bp, subscriptions_bp, contact_bp, mailing_bp, auth_bp, admin_bp, campaigns_bp,
-        contact_admin_bp,
+        contact_admin_bp, audit_bp,
     ):
         app.register_blueprint(blueprint)
     register_api(app)

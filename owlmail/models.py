@@ -1,6 +1,7 @@
 """Imports every model so the metadata (and Alembic) sees the whole schema."""
 
-from .auth.models import ApiToken, Editor, Role
+from .audit.models import AuditEntry
+from .auth.models import ApiToken, Editor, EditorSession, RecoveryCode, Role
 from .campaigns.models import Campaign, CampaignStatus
 from .contact.models import ContactMessage, ContactStatus
 from .delivery.models import Delivery, DeliveryStatus
@@ -15,7 +16,8 @@ from .subscriptions.models import (
 )
 
 __all__ = [
-    "ApiToken", "Campaign", "CampaignStatus", "ConsentEvent", "ConsentText", "ContactMessage",
-    "ContactStatus", "Delivery", "DeliveryStatus", "Editor", "OutboxMail", "OutboxStatus",
-    "Role", "Subscriber", "SubscriberStatus", "Suppression", "Topic",
+    "ApiToken", "AuditEntry", "Campaign", "CampaignStatus", "ConsentEvent", "ConsentText",
+    "ContactMessage", "ContactStatus", "Delivery", "DeliveryStatus", "Editor", "EditorSession",
+    "OutboxMail", "OutboxStatus", "RecoveryCode", "Role", "Subscriber", "SubscriberStatus",
+    "Suppression", "Topic",
 ]

@@ -25,6 +25,7 @@ class SchedulerLocked(RuntimeError):
 
 def job_table(app: Flask) -> list[tuple[str, Callable[[], object], float]]:
     """Every job as (stable id, function, interval in seconds)."""
+    from .audit.services import purge_expired as purge_audit
     from .contact.services import purge_expired_messages
     from .delivery.engine import run_due_campaigns
     from .mailing.services import drain_outbox
@@ -35,6 +36,7 @@ def job_table(app: Flask) -> list[tuple[str, Callable[[], object], float]]:
         ("campaigns", run_due_campaigns, app.config.get("CAMPAIGN_POLL_SECONDS", 2.0)),
         ("purge-unconfirmed", purge_unconfirmed, 3600),
         ("purge-contact", purge_expired_messages, 6 * 3600),
+        ("purge-audit", purge_audit, 6 * 3600),
     ]
 
 

@@ -21,7 +21,7 @@ class OwlmailApi(Api):
 
 def register_api(app: Flask) -> None:
     """Register the API blueprint (bearer tokens, JSON errors, OpenAPI)."""
-    from . import campaigns, subscribers, topics
+    from . import audit, campaigns, subscribers, topics
 
     app.config.setdefault("API_TEST_SEND_RATE_LIMIT", "20/hour")  # test copies per token
     app.config.setdefault("API_TITLE", "owlmail – API für die Redaktion")
@@ -37,5 +37,5 @@ def register_api(app: Flask) -> None:
     })
     api = OwlmailApi(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    for module in (topics, campaigns, subscribers):
+    for module in (topics, campaigns, subscribers, audit):
         api.register_blueprint(module.blp)

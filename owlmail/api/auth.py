@@ -8,7 +8,7 @@ from flask import g, request
 from flask_babel import gettext as _
 
 from ..auth.models import Editor
-from ..auth.services import editor_for_token
+from ..auth.services import token_for_bearer
 from ..extensions import db
 from .errors import ApiError
 
@@ -28,13 +28,14 @@ def require_token() -> None:
     if token is None:
         raise ApiError(401, "missing_token", _(
             "Bitte senden Sie ein API-Token im Kopf „Authorization: Bearer …“."))
-    editor = editor_for_token(token)
-    if editor is None:
+    row = token_for_bearer(token)
+    if row is None:
         raise ApiError(401, "invalid_token",
-                       _("Das API-Token ist ungültig, widerrufen oder gehört zu einem "
-                         "deaktivierten Konto."))
-    db.session.commit()  # remembers when the token was last used
-    g.api_editor = editor
+                       _("Das API-Token ist ungültig, abgelaufen, widerrufen oder gehört zu "
+                         "einem deaktivierten Konto."))
+    if db.session.dirty:
+        db.session.commit()  # remembers when the token was last used (once a minute)
+    g.api_editor = row.editor
 
 
 def current_editor() -> Editor:

@@ -1,5 +1,6 @@
 """Subscribers through the API: list with filters and cursor, detail, GDPR erasure."""
 
+from .. import audit
 from ..admin import services
 from ..extensions import db
 from ..subscriptions.models import SubscriberStatus
@@ -41,4 +42,5 @@ def erase_subscriber(subscriber_id: int):
     """Erase (GDPR): personal data gone, a hashed suppression entry kept. Admins only."""
     editor = require_admin()
     services.erase_subscriber(load_subscriber(subscriber_id), by=editor)
+    audit.record(editor, audit.AuditAction.ERASED, audit.subscriber_target(subscriber_id))
     db.session.commit()

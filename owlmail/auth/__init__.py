@@ -1,12 +1,15 @@
-"""Editor accounts: login sessions, roles and API tokens."""
+"""Editor accounts: login sessions, two-factor login, roles and API tokens."""
 
-from flask import Flask
+from flask import Flask, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
 
 from ..extensions import db, login_manager
 
 
 def configure_login(app: Flask) -> None:
     """Flask-Login: load editors by id, send anonymous visitors to the login page."""
+    from . import sessions
     from .models import Editor
 
     login_manager.init_app(app)
@@ -15,5 +18,24 @@ def configure_login(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_editor(editor_id: str) -> Editor | None:
-        editor = db.session.get(Editor, int(editor_id)) if editor_id.isdigit() else None
+        if not editor_id.isdigit() or not sessions.is_open(int(editor_id)):
+            return None  # a session ended (logout, new password, deactivation) opens nothing
+        editor = db.session.get(Editor, int(editor_id))
         return editor if editor and editor.active else None
+
+    @app.before_request
+    def two_factor_required():
+        """With REQUIRE_TWO_FACTOR an editor without it sees only the page that sets it up."""
+        if not app.config["REQUIRE_TWO_FACTOR"] or not request.path.startswith("/admin/"):
+            return None
+        if request.endpoint in OPEN_WITHOUT_TWO_FACTOR or not current_user.is_authenticated:
+            return None
+        if current_user.two_factor:
+            return None
+        flash(_("Bitte richten Sie zuerst die Zwei-Faktor-Anmeldung ein."), "error")
+        return redirect(url_for("auth.two_factor"))
+
+
+# Pages an editor must reach before two-factor login is set up (REQUIRE_TWO_FACTOR).
+OPEN_WITHOUT_TWO_FACTOR = {"auth.login", "auth.logout", "auth.two_factor", "auth.reset_request",
+                           "auth.reset_password"}

@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from .. import audit
 from ..auth.decorators import editor_required
 from ..delivery.progress import campaign_progress
 from ..extensions import db, limiter
@@ -157,6 +158,7 @@ def new_campaign():
         db.session.rollback()
         _report(form, exc)
         return _page(None, form, exc.status)
+    audit.record_campaign(current_user, audit.AuditAction.CAMPAIGN_CREATED, campaign)
     db.session.commit()
     flash(_("Die Kampagne wurde als Entwurf gespeichert."), "success")
     return redirect(url_for(".edit_campaign", campaign_id=campaign.id), code=303)
@@ -222,6 +224,7 @@ def send_test(campaign_id: int):
         db.session.rollback()
         test_form.emails.errors = [exc.message]
         return _saved_page(campaign, exc.status, test_form=test_form)
+    audit.record_campaign(current_user, audit.AuditAction.TEST_SENT, campaign)
     db.session.commit()
     flash(_("Der Testversand an %(to)s ist unterwegs.", to=", ".join(sent_to)), "success")
     return redirect(url_for(".edit_campaign", campaign_id=campaign.id), code=303)
@@ -251,6 +254,7 @@ def schedule(campaign_id: int):
         schedule_form.send_at.errors = [exc.message]
         return _saved_page(_campaign_or_404(campaign_id), exc.status,
                            schedule_form=schedule_form)
+    audit.record_campaign(current_user, audit.AuditAction.CAMPAIGN_SCHEDULED, campaign)
     db.session.commit()
     when = berlin(campaign.send_at).strftime("%d.%m.%Y um %H:%M Uhr")
     flash(_("Die Kampagne wird am %(when)s versendet.", when=when), "success")
@@ -277,6 +281,7 @@ def _transition(campaign_id: int, change, message: str):
 @bp.post("/admin/campaigns/<int:campaign_id>/send-now")
 @editor_required
 def send_now(campaign_id: int):
+    audit.record_campaign(current_user, audit.AuditAction.CAMPAIGN_SENT_NOW, campaign_id)
     return _transition(campaign_id, lambda c: services.schedule(c, None),
                        _("Der Versand beginnt jetzt."))
 
@@ -284,18 +289,21 @@ def send_now(campaign_id: int):
 @bp.post("/admin/campaigns/<int:campaign_id>/pause")
 @editor_required
 def pause(campaign_id: int):
+    audit.record_campaign(current_user, audit.AuditAction.CAMPAIGN_PAUSED, campaign_id)
     return _transition(campaign_id, services.pause, _("Die Kampagne ist pausiert."))
 
 
 @bp.post("/admin/campaigns/<int:campaign_id>/resume")
 @editor_required
 def resume(campaign_id: int):
+    audit.record_campaign(current_user, audit.AuditAction.CAMPAIGN_RESUMED, campaign_id)
     return _transition(campaign_id, services.resume, _("Die Kampagne wird fortgesetzt."))
 
 
 @bp.post("/admin/campaigns/<int:campaign_id>/cancel")
 @editor_required
 def cancel(campaign_id: int):
+    audit.record_campaign(current_user, audit.AuditAction.CAMPAIGN_CANCELLED, campaign_id)
     return _transition(campaign_id, services.cancel, _("Die Kampagne wurde abgebrochen."))
 
 

@@ -6,6 +6,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from .. import audit
 from ..extensions import db
 
 
@@ -32,6 +33,7 @@ def import_command(path: str) -> None:
         except UnicodeDecodeError:
             db.session.rollback()
             raise click.ClickException("Die Datei ist nicht in UTF-8 kodiert.")
+        audit.record("cli", audit.AuditAction.IMPORT, f"subscribers ({report.imported})")
         db.session.commit()
         _print_report(report)
 
@@ -57,6 +59,8 @@ def export_command(output: str | None) -> None:
     from ..admin.csvfiles import export_lines
 
     with current_app.test_request_context():
+        audit.record("cli", audit.AuditAction.EXPORT, "subscribers")
+        db.session.commit()
         if output is None:
             for line in export_lines():
                 sys.stdout.write(line)
