@@ -26,6 +26,7 @@ class SchedulerLocked(RuntimeError):
 def job_table(app: Flask) -> list[tuple[str, Callable[[], object], float]]:
     """Every job as (stable id, function, interval in seconds)."""
     from .audit.services import purge_expired as purge_audit
+    from .auth.sessions import purge_ended as purge_sessions
     from .contact.services import purge_expired_messages
     from .delivery.engine import run_due_campaigns
     from .mailing.services import drain_outbox
@@ -37,6 +38,7 @@ def job_table(app: Flask) -> list[tuple[str, Callable[[], object], float]]:
         ("purge-unconfirmed", purge_unconfirmed, 3600),
         ("purge-contact", purge_expired_messages, 6 * 3600),
         ("purge-audit", purge_audit, 6 * 3600),
+        ("purge-sessions", purge_sessions, 3600),
     ]
 
 

@@ -127,3 +127,15 @@ def test_logging_in_records_one_session_and_logging_out_removes_it(app, client, 
     post_form(client, "/admin/", "/admin/logout", {})
     with app.app_context():
         assert db.session.query(EditorSession).count() == 0
+
+
+def test_a_session_past_its_lifetime_opens_nothing_and_is_purged(app, client, make_editor):
+    make_editor()
+    login(client)
+    with app.app_context():
+        row = db.session.query(EditorSession).one()
+        row.created_at -= app.permanent_session_lifetime
+        db.session.commit()
+    assert opens_nothing(client)
+    with app.app_context():
+        assert sessions.purge_ended() == 1

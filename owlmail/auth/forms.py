@@ -61,7 +61,8 @@ class CodeForm(Form):
 
 class ResetRequestForm(Form):
     email = EmailField(_l("E-Mail-Adresse"), validators=[
-        DataRequired(_l("Bitte geben Sie Ihre E-Mail-Adresse an.")), Length(max=320)])
+        DataRequired(_l("Bitte geben Sie Ihre E-Mail-Adresse an.")), Length(max=320),
+        single_line])
 
 
 class ResetForm(Form):

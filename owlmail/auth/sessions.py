@@ -5,11 +5,13 @@ reset and deactivation end a session for good, even for a cookie copied before."
 
 import hashlib
 import secrets
+from datetime import datetime
 
-from flask import request, session
+from flask import current_app, request, session
 from sqlalchemy import delete, select
 
 from ..extensions import db
+from ..timeutil import utcnow
 from .models import Editor, EditorSession
 
 SESSION_KEY = "sid"
@@ -38,7 +40,7 @@ def is_open(editor_id: int) -> bool:
     if not isinstance(key, str) or not key:
         return False
     found = db.session.scalar(select(EditorSession.editor_id).where(
-        EditorSession.key_hash == _hash(key)))
+        EditorSession.key_hash == _hash(key), EditorSession.created_at > _oldest_open()))
     return found == editor_id
 
 
@@ -47,6 +49,19 @@ def end_current() -> None:
     key = session.get(SESSION_KEY)
     if isinstance(key, str) and key:
         db.session.execute(delete(EditorSession).where(EditorSession.key_hash == _hash(key)))
+
+
+def _oldest_open() -> datetime:
+    """Sessions started before this have ended (Flask's PERMANENT_SESSION_LIFETIME, 31 days)."""
+    return utcnow() - current_app.permanent_session_lifetime
+
+
+def purge_ended() -> int:
+    """Scheduler job: forget sessions past their lifetime (browsers closed without logout)."""
+    result = db.session.execute(delete(EditorSession).where(
+        EditorSession.created_at <= _oldest_open()))
+    db.session.commit()  # a scheduler job commits once, at its edge
+    return result.rowcount
 
 
 def end_all(editor: Editor) -> int:
