@@ -197,3 +197,20 @@ def test_the_command_line_turns_two_factor_on_and_prints_the_uri_last(app, runne
     client = app.test_client()
     assert login_with_code(client, totp.now()).status_code == 303
     assert logged_in(client)
+
+
+def test_new_recovery_codes_need_a_current_code_and_replace_the_old_ones(app, make_editor):
+    client = app.test_client()
+    log_in(client, make_editor())
+    secret, old_codes = enrol(client)
+    page = client.get("/admin/account")
+    refused = client.post("/admin/account/recovery-codes",
+                          data={**hidden_fields(page.data), "recovery-code": "000000"})
+    assert refused.status_code == 400
+    answer = client.post("/admin/account/recovery-codes",
+                         data={**hidden_fields(page.data), "recovery-code": next_code(secret)})
+    assert answer.status_code == 200
+    new_codes = re.findall(r"<li>([A-Z0-9]{5}-[A-Z0-9]{5})</li>", answer.get_data(as_text=True))
+    assert len(new_codes) == 10 and not set(new_codes) & set(old_codes)
+    assert login_with_code(app.test_client(), old_codes[0]).status_code == 401
+    assert login_with_code(app.test_client(), new_codes[0]).status_code == 303

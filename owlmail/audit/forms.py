@@ -16,6 +16,7 @@ ACTION_LABELS = {
     AuditAction.PASSWORD_RESET: _l("Passwort zurückgesetzt"),
     AuditAction.TWO_FACTOR_ON: _l("Zwei-Faktor-Anmeldung eingeschaltet"),
     AuditAction.TWO_FACTOR_OFF: _l("Zwei-Faktor-Anmeldung zurückgesetzt"),
+    AuditAction.RECOVERY_CODES: _l("Neue Wiederherstellungscodes"),
     AuditAction.CAMPAIGN_CREATED: _l("Kampagne angelegt"),
     AuditAction.CAMPAIGN_SCHEDULED: _l("Kampagne geplant"),
     AuditAction.CAMPAIGN_SENT_NOW: _l("Kampagne sofort versendet"),

@@ -21,6 +21,7 @@ class AuditAction(enum.StrEnum):
     PASSWORD_RESET = "password.reset"
     TWO_FACTOR_ON = "totp.on"
     TWO_FACTOR_OFF = "totp.reset"
+    RECOVERY_CODES = "totp.recovery-codes"
     CAMPAIGN_CREATED = "campaign.create"
     CAMPAIGN_SCHEDULED = "campaign.schedule"
     CAMPAIGN_SENT_NOW = "campaign.send-now"

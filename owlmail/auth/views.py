@@ -218,6 +218,7 @@ def reset_password(token: str):
 def _account_page(status: int = 200, **context):
     context.setdefault("form", PasswordForm(formdata=None))
     context.setdefault("token_form", TokenForm(formdata=None))
+    context.setdefault("recovery_form", CodeForm(formdata=None, prefix="recovery"))
     return render_template(
         "auth/account.html", tokens=services.tokens_of(current_user), button=ButtonForm(),
         codes_left=twofactor.recovery_codes_left(current_user), now=utcnow(), **context,
@@ -273,6 +274,23 @@ def two_factor():
     return render_template("auth/two_factor.html", form=form, secret=secret,
                            qr=twofactor.qr_svg(uri, _("QR-Code für Ihre Authenticator-App"))
                            ), status
+
+
+@bp.post("/account/recovery-codes")
+@editor_required
+def new_recovery_codes():
+    """Ten new recovery codes replace the old ones; a current code proves the phone."""
+    form = CodeForm(prefix="recovery")
+    if not current_user.two_factor:
+        abort(404)
+    if not form.validate() or not twofactor.verify(current_user, form.code.data):
+        db.session.rollback()
+        form.code.errors = [_("Der Code stimmt nicht oder wurde schon verwendet.")]
+        return _account_page(400, recovery_form=form)
+    codes = twofactor.new_recovery_codes(current_user)
+    record(current_user, AuditAction.RECOVERY_CODES, editor_target(current_user))
+    db.session.commit()
+    return render_template("auth/recovery_codes.html", codes=codes)
 
 
 @bp.post("/account/tokens")
