@@ -4,7 +4,7 @@ from flask import Flask, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ..extensions import db, login_manager
+from ..extensions import login_manager
 
 
 def configure_login(app: Flask) -> None:
@@ -18,10 +18,10 @@ def configure_login(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_editor(editor_id: str) -> Editor | None:
-        if not editor_id.isdigit() or not sessions.is_open(int(editor_id)):
-            return None  # a session ended (logout, new password, deactivation) opens nothing
-        editor = db.session.get(Editor, int(editor_id))
-        return editor if editor and editor.active else None
+        if not editor_id.isdigit() or len(editor_id) > 10:
+            return None
+        # A session that ended (logout, new password, reset, deactivation) opens nothing.
+        return sessions.open_editor(int(editor_id))
 
     @app.before_request
     def two_factor_required():

@@ -34,14 +34,17 @@ def new_key(editor_id: int, user_agent: str = "") -> str:
     return key
 
 
-def is_open(editor_id: int) -> bool:
-    """True when this request's cookie names an open session of this editor."""
+def open_editor(editor_id: int) -> Editor | None:
+    """The active editor whose open session this request's cookie names, or None.
+
+    One query: the session row and its editor together."""
     key = session.get(SESSION_KEY)
     if not isinstance(key, str) or not key:
-        return False
-    found = db.session.scalar(select(EditorSession.editor_id).where(
-        EditorSession.key_hash == _hash(key), EditorSession.created_at > _oldest_open()))
-    return found == editor_id
+        return None
+    return db.session.scalar(
+        select(Editor).join(EditorSession, EditorSession.editor_id == Editor.id).where(
+            EditorSession.key_hash == _hash(key), EditorSession.created_at > _oldest_open(),
+            Editor.id == editor_id, Editor.active.is_(True)))
 
 
 def end_current() -> None:
