@@ -115,6 +115,7 @@ def configure_inputs(app: Flask) -> None:
 
 def configure_blueprints(app: Flask) -> None:
     """Register each feature's views."""
+    from .admin.audit_views import bp as audit_bp
     from .admin.views import bp as admin_bp
     from .api import register_api
     from .auth.views import bp as auth_bp
@@ -128,7 +129,7 @@ def configure_blueprints(app: Flask) -> None:
 
     for blueprint in (
         public_bp, subscriptions_bp, contact_bp, auth_bp, admin_bp, campaigns_bp, delivery_bp,
-        contact_admin_bp,
+        contact_admin_bp, audit_bp,
     ):
         app.register_blueprint(blueprint)
     if app.config["DEV_OUTBOX"]:  # a deliberate development mode: otherwise no such route

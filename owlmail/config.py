@@ -51,6 +51,8 @@ class Defaults:
     CONTACT_RATE_LIMIT = "5/minute;30/hour"
     LOGIN_RATE_LIMIT = "10/minute;50/hour"
     FORM_MIN_SECONDS = 2
+    TWO_FACTOR_RATE_LIMIT = "5/minute;30/hour"  # codes tried per account (after the password)
+    RESET_RATE_LIMIT = "5/minute;20/hour"  # reset mails asked for, per IP
     FORM_MAX_AGE_SECONDS = 24 * 3600
     MAX_CONTENT_LENGTH = 1024 * 1024  # 1 MiB request bodies
 
@@ -95,4 +97,10 @@ class Defaults:
     WTF_CSRF_TIME_LIMIT = None  # valid as long as the session: long forms must not expire
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True
+
+    # Editors' accounts.
+    REQUIRE_TWO_FACTOR = False  # true: every editor must turn on two-factor login
+    TWO_FACTOR_STEP_SECONDS = 300  # time between password and code on the login page
+    PASSWORD_RESET_MAX_AGE = 30 * 60  # a reset link works for 30 minutes, once
+    AUDIT_RETENTION_DAYS = 2 * 365
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}

@@ -1,6 +1,7 @@
 """Imports every model so the metadata (and Alembic) sees the whole schema."""
 
-from .auth.models import ApiToken, Editor, Role
+from .audit.models import AuditEntry
+from .auth.models import ApiToken, Editor, EditorSession, RecoveryCode, Role
 from .campaigns.models import ArchiveCopy, Campaign, CampaignStatus
 from .contact.models import ContactMessage, ContactStatus
 from .delivery.models import Delivery, DeliveryStatus, SendPace, SendStamp
@@ -16,8 +17,8 @@ from .subscriptions.models import (
 )
 
 __all__ = [
-    "ApiToken", "ArchiveCopy", "Campaign", "CampaignStatus", "ConsentEvent", "ConsentText",
-    "ContactMessage", "ContactStatus", "Delivery", "DeliveryStatus", "Editor", "JobRun",
-    "OutboxMail", "OutboxStatus", "Role", "SendPace", "SendStamp", "Subscriber",
-    "SubscriberStatus", "Suppression", "Topic",
+    "ApiToken", "ArchiveCopy", "AuditEntry", "Campaign", "CampaignStatus", "ConsentEvent",
+    "ConsentText", "ContactMessage", "ContactStatus", "Delivery", "DeliveryStatus", "Editor",
+    "EditorSession", "JobRun", "OutboxMail", "OutboxStatus", "RecoveryCode", "Role", "SendPace",
+    "SendStamp", "Subscriber", "SubscriberStatus", "Suppression", "Topic",
 ]

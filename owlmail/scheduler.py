@@ -13,6 +13,8 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 from werkzeug.serving import is_running_from_reloader
 
+from .audit.services import purge_expired as purge_audit
+from .auth.sessions import purge_ended as purge_sessions
 from .contact.services import purge_expired_messages
 from .delivery.engine import allow_sending, request_stop, run_due_campaigns
 from .extensions import db
@@ -41,6 +43,8 @@ def job_table(app: Flask) -> list[tuple[str, Callable[[], object], float]]:
         ("purge-contact", once_per_schedule("purge-contact", 6 * 3600, purge_expired_messages),
          6 * 3600),
         ("purge-outbox", once_per_schedule("purge-outbox", 3600, purge_failed_mail), 3600),
+        ("purge-audit", once_per_schedule("purge-audit", 6 * 3600, purge_audit), 6 * 3600),
+        ("purge-sessions", once_per_schedule("purge-sessions", 3600, purge_sessions), 3600),
     ]
 
 

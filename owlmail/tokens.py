@@ -17,6 +17,7 @@ class Purpose(StrEnum):
     PREFERENCES = "owlmail.preferences"
     FORM_TIME = "owlmail.form-time"
     BOUNCE = "owlmail.bounce"
+    PASSWORD_RESET = "owlmail.password-reset"  # noqa: S105  (a salt, not a password)
 
 
 class TokenError(Exception):
@@ -45,6 +46,7 @@ def _max_age(purpose: Purpose) -> int | None:
     return {
         Purpose.CONFIRM: config["CONFIRM_TOKEN_MAX_AGE"],
         Purpose.FORM_TIME: config["FORM_MAX_AGE_SECONDS"],
+        Purpose.PASSWORD_RESET: config["PASSWORD_RESET_MAX_AGE"],
     }.get(purpose)
 
 

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from owlmail import create_app
+from owlmail.auth import sessions
 from owlmail.extensions import db
 from owlmail.subscriptions.seed import seed_topics
 from tests.support.pages import hidden_fields
@@ -163,9 +164,13 @@ def make_editor(app):
 
 def log_in(client, editor_id: int) -> None:
     """Log a test client in as an editor without going through the login form."""
+    with client.application.app_context():
+        key = sessions.new_key(editor_id)
+        db.session.commit()
     with client.session_transaction() as session:
         session["_user_id"] = str(editor_id)
         session["_fresh"] = True
+        session[sessions.SESSION_KEY] = key
 
 
 @pytest.fixture

@@ -54,6 +54,7 @@ OPERATIONS = [
     "GET /api/v1/subscribers",
     "GET /api/v1/subscribers/{subscriber_id}",
     "DELETE /api/v1/subscribers/{subscriber_id}",
+    "GET /api/v1/audit",
 ]
 
 

@@ -6,6 +6,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from .. import audit
 from ..extensions import db
 from ..transactions import Intent, declare
 from .csvfiles import export_lines, import_subscribers
@@ -33,6 +34,7 @@ def import_command(path: str) -> None:
         except UnicodeDecodeError:
             db.session.rollback()
             raise click.ClickException("Die Datei ist nicht in UTF-8 kodiert.")
+        audit.record("cli", audit.AuditAction.IMPORT, f"subscribers ({report.imported})")
         db.session.commit()
         _print_report(report)
 
@@ -57,6 +59,7 @@ def export_command(output: str | None) -> None:
     """Write every subscriber with consent history as UTF-8 CSV."""
     declare(Intent.READ)  # brief reads, a page at a time: the site goes on writing
     with current_app.test_request_context():
+        audit.record_apart("cli", audit.AuditAction.EXPORT, "subscribers")
         if output is None:
             for line in export_lines():
                 sys.stdout.write(line)

@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from .. import erasure
+from .. import audit, erasure
 from ..auth.decorators import admin_required, editor_required
 from ..campaigns.models import Campaign, CampaignStatus
 from ..extensions import db
@@ -136,6 +136,7 @@ def erase(subscriber_id: int):
     form = EraseForm()
     if request.method == "POST" and form.validate():
         erasure.erase_person(person, by=current_user)
+        audit.record(current_user, audit.AuditAction.ERASED, audit.subscriber_target(person.id))
         db.session.commit()
         services.forget_dashboard_stats()
         flash(_("Die Person wurde gelöscht. Ihre Adresse bleibt nur als Prüfsumme gesperrt, "
@@ -152,6 +153,7 @@ def export():
     if filters["topic"]:
         queries.topic_by_slug(filters["topic"])
     lines = csvfiles.export_lines(status=filters["status"], topic=filters["topic"])
+    audit.record_apart(current_user, audit.AuditAction.EXPORT, "subscribers")
     filename = f"owl-morgen-abonnenten-{utcnow():%Y-%m-%d}.csv"
     return Response(stream_with_context(lines), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{filename}"',
@@ -174,6 +176,7 @@ def import_csv():
         db.session.rollback()
         form.file.errors = [*form.file.errors, exc.message]
         return render_template("admin/import.html", form=form, report=None), exc.status
+    audit.record(current_user, audit.AuditAction.IMPORT, f"subscribers ({report.imported})")
     db.session.commit()
     services.forget_dashboard_stats()
     return render_template("admin/import.html", form=ImportForm(formdata=None), report=report)
@@ -215,6 +218,7 @@ def topics():
                 db.session.rollback()
                 form.slug.errors = [*form.slug.errors, exc.message]
             else:
+                audit.topic_changed(current_user, topic)
                 db.session.commit()
                 flash(_("Das Thema „%(name)s“ wurde angelegt.", name=topic.name), "success")
                 return redirect(url_for(".topics"), code=303)
@@ -231,6 +235,7 @@ def rename_topic(topic_id: int):
         flash(_("Bitte geben Sie einen Namen mit höchstens 120 Zeichen an."), "error")
         return redirect(url_for(".topics"), code=303)
     services.rename_topic(topic, form.name.data)
+    audit.topic_changed(current_user, topic)
     db.session.commit()
     flash(_("Das Thema heißt jetzt „%(name)s“.", name=topic.name), "success")
     return redirect(url_for(".topics"), code=303)
@@ -243,6 +248,7 @@ def topic_visibility(topic_id: int):
     if not ButtonForm().validate():
         abort(400)
     services.set_topic_hidden(topic, request.form.get("hidden") == "1")
+    audit.topic_changed(current_user, topic)
     db.session.commit()
     message = (_("„%(name)s“ ist im Anmeldeformular ausgeblendet.") if topic.hidden
                else _("„%(name)s“ ist im Anmeldeformular wieder sichtbar."))

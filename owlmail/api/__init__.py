@@ -7,7 +7,7 @@ document at /api/v1/openapi.json, so the document cannot drift from the code.
 from flask import Flask
 from flask_smorest import Api
 
-from . import campaigns, subscribers, topics
+from . import audit, campaigns, subscribers, topics
 from .schemas import ErrorSchema
 
 
@@ -36,5 +36,5 @@ def register_api(app: Flask) -> None:
     })
     api = OwlmailApi(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    for module in (topics, campaigns, subscribers):
+    for module in (topics, campaigns, subscribers, audit):
         api.register_blueprint(module.blp)

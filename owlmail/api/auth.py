@@ -7,8 +7,8 @@ call the API (no CSRF on the API because no cookie authenticates it).
 from flask import g, request
 from flask_babel import gettext as _
 
-from ..auth.models import Editor
-from ..auth.services import editor_for_token
+from ..auth.models import ApiToken, Editor
+from ..auth.services import token_for_bearer
 from ..extensions import db
 from ..transactions import writing
 from .errors import ApiError
@@ -29,25 +29,25 @@ def require_token() -> None:
     if token is None:
         raise ApiError(401, "missing_token", _(
             "Bitte senden Sie ein API-Token im Kopf „Authorization: Bearer …“."))
-    editor = _editor_noting_use(token)
-    if editor is None:
+    row = _token_noting_use(token)
+    if row is None:
         raise ApiError(401, "invalid_token",
-                       _("Das API-Token ist ungültig, widerrufen oder gehört zu einem "
-                         "deaktivierten Konto."))
-    g.api_editor = editor
+                       _("Das API-Token ist ungültig, abgelaufen, widerrufen oder gehört zu "
+                         "einem deaktivierten Konto."))
+    g.api_editor = row.editor
 
 
-def _editor_noting_use(token: str) -> Editor | None:
-    """The token's editor; noting the token's use (once a minute) is a write of its own,
-    so a reading request takes SQLite's write lock only then."""
-    editor = editor_for_token(token)
+def _token_noting_use(token: str) -> ApiToken | None:
+    """The usable token; noting its use (once a minute) is a write of its own, so a
+    reading request takes SQLite's write lock only then."""
+    row = token_for_bearer(token)
     if not db.session.dirty:
-        return editor
+        return row
     db.session.rollback()  # the read ends here; the write below takes the lock up front
     with writing():
-        editor = editor_for_token(token)
+        row = token_for_bearer(token)
         db.session.commit()
-    return editor
+    return row
 
 
 def current_editor() -> Editor:

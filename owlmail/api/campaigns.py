@@ -9,6 +9,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from .. import audit
 from ..campaigns import services
 from ..campaigns.models import Campaign
 from ..campaigns.progress import campaign_progress
@@ -93,6 +94,7 @@ def create_campaign(data: dict):
     """A new draft: subject, Markdown body, topic slugs (empty = all), template."""
     campaign = services.create_campaign(current_editor(), **data)
     db.session.flush()
+    audit.record_campaign(current_editor(), audit.AuditAction.CAMPAIGN_CREATED, campaign)
     return _saved(campaign)
 
 
@@ -121,6 +123,7 @@ def send_test(data: dict, campaign_id: int):
     """Queue a test copy (subject marked [TEST]) to up to five addresses."""
     campaign = load_campaign(campaign_id)
     emails = testsend.send_test(campaign, data["emails"])
+    audit.record_campaign(current_editor(), audit.AuditAction.TEST_SENT, campaign)
     db.session.commit()
     return {"emails": emails}
 
@@ -132,6 +135,7 @@ def schedule(data: dict, campaign_id: int):
     """Schedule for `send_at` (ISO 8601 with offset), or for now when it is null."""
     campaign = load_campaign(campaign_id, lock=True)
     services.schedule(campaign, data["send_at"])
+    audit.record_campaign(current_editor(), audit.schedule_action(data["send_at"]), campaign)
     return _saved(campaign)
 
 
@@ -144,6 +148,7 @@ def _transition(name: str, action):
     def view(campaign_id: int):
         campaign = load_campaign(campaign_id, lock=True)
         action(campaign)
+        audit.record_campaign(current_editor(), audit.AuditAction(f"campaign.{name}"), campaign)
         return _saved(campaign)
 
     return view

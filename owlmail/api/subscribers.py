@@ -1,6 +1,6 @@
 """Subscribers through the API: list with filters and cursor, detail, GDPR erasure."""
 
-from .. import erasure
+from .. import audit, erasure
 from ..dbtypes import MAX_ID
 from ..extensions import db
 from ..subscriptions import queries as services
@@ -43,4 +43,5 @@ def erase_subscriber(subscriber_id: int):
     """Erase (GDPR): personal data gone, a hashed suppression entry kept. Admins only."""
     editor = require_admin()
     erasure.erase_person(load_subscriber(subscriber_id), by=editor)
+    audit.record(editor, audit.AuditAction.ERASED, audit.subscriber_target(subscriber_id))
     db.session.commit()

@@ -1,17 +1,22 @@
-"""`flask --app owlmail editor create|token|dev-login`."""
+"""`flask --app owlmail editor create|token|revoke|totp|dev-login`."""
 
 import secrets
 import sys
+from datetime import timedelta
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from ..audit.models import AuditAction
+from ..audit.services import editor_target, record, token_target
 from ..extensions import db
-from . import services
-from .models import Role
+from ..timeutil import utcnow
+from . import services, twofactor
+from .models import Editor, Role
 
 DEV_ADMIN = "admin@owl-morgen.de"
+CLI = "cli"  # the actor of command-line changes in the audit log
 
 
 @click.group("editor")
@@ -39,23 +44,65 @@ def create_command(email: str, role: str, name: str) -> None:
         editor = services.create_editor(email, password, Role(role), name)
     except services.AccountError as exc:
         raise click.ClickException(str(exc))
+    record(CLI, AuditAction.EDITOR_CREATED, editor_target(editor))
     db.session.commit()
     click.echo(f"Konto {editor.email} ({editor.role.value}) angelegt.")
+
+
+def _active_editor(email: str) -> Editor:
+    """The active account with this address, or a clear error."""
+    editor = services.editor_by_email(email)
+    if editor is None or not editor.active:
+        raise click.ClickException(f"Kein aktives Konto für {email}.")
+    return editor
 
 
 @editor_group.command("token")
 @click.argument("email")
 @click.option("--name", default="cli", show_default=True, help="Wofür das Token gedacht ist.")
+@click.option("--days", type=click.IntRange(1, 3650), default=None,
+              help="Gültig für so viele Tage (ohne: bis zum Widerruf).")
 @with_appcontext
-def token_command(email: str, name: str) -> None:
+def token_command(email: str, name: str, days: int | None) -> None:
     """Print a new API token for the editor, alone on the last line."""
-    editor = services.editor_by_email(email)
-    if editor is None or not editor.active:
-        raise click.ClickException(f"Kein aktives Konto für {email}.")
-    token = services.issue_api_token(editor, name)
+    editor = _active_editor(email)
+    expires_at = utcnow() + timedelta(days=days) if days else None
+    token, row = services.new_api_token(editor, name, expires_at)
+    record(CLI, AuditAction.TOKEN_CREATED, token_target(row))
     db.session.commit()
     click.echo(f"Neues API-Token für {editor.email} (nur jetzt sichtbar):")
     click.echo(token)
+
+
+@editor_group.command("revoke")
+@click.argument("email")
+@with_appcontext
+def revoke_command(email: str) -> None:
+    """Every API token of the editor stops working at once."""
+    editor = services.editor_by_email(email)
+    if editor is None:
+        raise click.ClickException(f"Kein Konto für {email}.")
+    count = services.revoke_all_tokens(editor)
+    record(CLI, AuditAction.TOKEN_REVOKED, f"every token of {editor.email} ({count})")
+    db.session.commit()
+    click.echo(f"{count} API-Token von {editor.email} widerrufen.")
+
+
+@editor_group.command("totp")
+@click.argument("email")
+@with_appcontext
+def totp_command(email: str) -> None:
+    """Turn on two-factor login; print recovery codes, and the otpauth:// URI on the last line."""
+    editor = _active_editor(email)
+    codes = twofactor.enable(editor)
+    record(CLI, AuditAction.TWO_FACTOR_ON, editor_target(editor))
+    db.session.commit()
+    click.echo(f"Zwei-Faktor-Anmeldung für {editor.email} ist eingeschaltet.")
+    click.echo("Wiederherstellungscodes (je einmal gültig, nur jetzt sichtbar):")
+    for code in codes:
+        click.echo(f"  {code}")
+    click.echo("In die Authenticator-App übernehmen (als QR-Code oder Link):")
+    click.echo(twofactor.provisioning_uri(editor, editor.totp_secret))
 
 
 def _dev_refusal() -> str | None:

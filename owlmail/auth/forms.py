@@ -1,7 +1,7 @@
 """Login, password change and the admins' form for new editor accounts."""
 
 from flask_babel import lazy_gettext as _l
-from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms import DateField, EmailField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
@@ -10,6 +10,18 @@ from ..subscriptions.forms import valid_address
 from .models import Role
 
 PASSWORD_MIN = 10
+
+
+def _new_password_fields():
+    """The new password twice, with the same length rule as everywhere."""
+    first = PasswordField(_l("Neues Passwort"), validators=[
+        DataRequired(_l("Bitte geben Sie ein neues Passwort an.")),
+        Length(min=PASSWORD_MIN, max=1000,
+               message=_l("Das Passwort muss mindestens 10 Zeichen lang sein."))])
+    second = PasswordField(_l("Neues Passwort wiederholen"), validators=[
+        DataRequired(_l("Bitte wiederholen Sie das neue Passwort.")),
+        EqualTo("new_password", _l("Die beiden neuen Passwörter stimmen nicht überein."))])
+    return first, second
 
 
 class LoginForm(Form):
@@ -23,13 +35,7 @@ class LoginForm(Form):
 class PasswordForm(Form):
     old_password = PasswordField(_l("Bisheriges Passwort"), validators=[
         DataRequired(_l("Bitte geben Sie Ihr bisheriges Passwort an."))])
-    new_password = PasswordField(_l("Neues Passwort"), validators=[
-        DataRequired(_l("Bitte geben Sie ein neues Passwort an.")),
-        Length(min=PASSWORD_MIN, max=1000,
-               message=_l("Das Passwort muss mindestens 10 Zeichen lang sein."))])
-    new_password2 = PasswordField(_l("Neues Passwort wiederholen"), validators=[
-        DataRequired(_l("Bitte wiederholen Sie das neue Passwort.")),
-        EqualTo("new_password", _l("Die beiden neuen Passwörter stimmen nicht überein."))])
+    new_password, new_password2 = _new_password_fields()
 
 
 class EditorForm(Form):
@@ -45,3 +51,26 @@ class EditorForm(Form):
         Length(min=PASSWORD_MIN, max=1000,
                message=_l("Das Passwort muss mindestens 10 Zeichen lang sein."))])
 
+
+
+class CodeForm(Form):
+    code = StringField(_l("Code"), validators=[
+        DataRequired(_l("Bitte geben Sie den Code aus Ihrer App oder einen "
+                        "Wiederherstellungscode ein.")), Length(max=32)])
+
+
+class ResetRequestForm(Form):
+    email = EmailField(_l("E-Mail-Adresse"), validators=[
+        DataRequired(_l("Bitte geben Sie Ihre E-Mail-Adresse an.")), Length(max=320),
+        single_line])
+
+
+class ResetForm(Form):
+    new_password, new_password2 = _new_password_fields()
+
+
+class TokenForm(Form):
+    name = StringField(_l("Wofür ist das Token?"), validators=[
+        DataRequired(_l("Bitte geben Sie dem Token einen Namen.")), Length(max=100),
+        single_line])
+    expires_on = DateField(_l("Gültig bis (optional)"), validators=[Optional()])

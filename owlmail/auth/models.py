@@ -1,10 +1,10 @@
-"""Editor accounts and their API tokens."""
+"""Editor accounts, their login sessions, two-factor recovery codes and API tokens."""
 
 import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..dbtypes import str_enum
@@ -28,10 +28,26 @@ class Editor(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Two-factor login (TOTP): the confirmed secret, one awaiting its first code, and the
+    # time step of the last accepted code (a code is taken once, never replayed).
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     tokens: Mapped[list["ApiToken"]] = relationship(
         back_populates="editor", cascade="all, delete-orphan"
     )
+
+    sessions: Mapped[list["EditorSession"]] = relationship(
+        back_populates="editor", cascade="all, delete-orphan", passive_deletes=True
+    )
+    recovery_codes: Mapped[list["RecoveryCode"]] = relationship(
+        back_populates="editor", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def two_factor(self) -> bool:
+        return self.totp_secret is not None
 
     @property
     def is_admin(self) -> bool:
@@ -53,6 +69,42 @@ class ApiToken(db.Model):
     name: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
 
     editor: Mapped[Editor] = relationship(back_populates="tokens")
+
+    def usable(self, now: datetime) -> bool:
+        """Neither revoked nor expired at `now`."""
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class EditorSession(db.Model):
+    """One login of one browser; the cookie carries a random key whose SHA-256 is kept here.
+
+    A session ends for good when its row is gone (logout, password change or reset,
+    deactivation): a copied cookie then names no row and opens nothing. A row per login
+    rather than a counter on the editor, so logging out ends only that browser's session."""
+
+    __tablename__ = "editor_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    editor_id: Mapped[int] = mapped_column(ForeignKey("editors.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    editor: Mapped[Editor] = relationship(back_populates="sessions")
+
+
+class RecoveryCode(db.Model):
+    """A single-use two-factor recovery code, kept only as its SHA-256."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    editor_id: Mapped[int] = mapped_column(ForeignKey("editors.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None]
+
+    editor: Mapped[Editor] = relationship(back_populates="recovery_codes")

@@ -4,17 +4,23 @@ import contextlib
 import functools
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
+from .. import tokens
 from ..extensions import db
 from ..timeutil import utcnow
+from ..tokens import Purpose, TokenError
+from . import sessions
 from .models import ApiToken, Editor, Role
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+LAST_USE_PRECISION = timedelta(minutes=1)
 
 
 class AccountError(Exception):
@@ -59,29 +65,57 @@ def _token_hash(token: str) -> str:
 
 def issue_api_token(editor: Editor, name: str = "") -> str:
     """A new bearer token for the editor; only its hash is stored (not committed)."""
+    return new_api_token(editor, name)[0]
+
+
+def new_api_token(editor: Editor, name: str = "", expires_at: datetime | None = None
+                  ) -> tuple[str, ApiToken]:
+    """A new bearer token for the editor and its row; only its hash is stored (not committed)."""
     token = "owl_" + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(editor=editor, token_hash=_token_hash(token), name=name))
-    return token
+    row = ApiToken(editor=editor, token_hash=_token_hash(token), name=name[:100],
+                   expires_at=expires_at)
+    db.session.add(row)
+    db.session.flush()  # the id names the token in the audit log
+    return token, row
 
 
-# A token's last use is remembered to the minute: a write on every API read would make
-# each one wait for SQLite's write lock.
-TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+def token_for_bearer(token: str) -> ApiToken | None:
+    """The usable token row (not revoked, not expired, of an active editor), or None."""
+    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    now = utcnow()
+    if row is None or not row.usable(now) or not row.editor.active:
+        return None
+    # Written at most once a minute per token: "last use" needs no more, and a write per
+    # API request would cost every request a commit.
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USE_PRECISION:
+        row.last_used_at = now
+    return row
 
 
 def editor_for_token(token: str) -> Editor | None:
-    """The active editor a bearer token belongs to, or None; notes the token's use (at
-    most once a minute, not committed)."""
-    row = db.session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == _token_hash(token),
-                               ApiToken.revoked_at.is_(None))
-    )
-    if row is None or not row.editor.active:
-        return None
+    """The active editor a usable bearer token belongs to, or None."""
+    row = token_for_bearer(token)
+    return row.editor if row else None
+
+
+def tokens_of(editor: Editor) -> list[ApiToken]:
+    """The editor's tokens, newest first."""
+    return list(db.session.scalars(select(ApiToken).where(ApiToken.editor_id == editor.id)
+                                   .order_by(ApiToken.id.desc())))
+
+
+def revoke_token(token: ApiToken) -> None:
+    """The token stops working at once (not committed)."""
+    token.revoked_at = token.revoked_at or utcnow()
+
+
+def revoke_all_tokens(editor: Editor) -> int:
+    """Every token of the editor stops working; how many were still usable (not committed)."""
     now = utcnow()
-    if row.last_used_at is None or row.last_used_at <= now - TOKEN_USE_RESOLUTION:
-        row.last_used_at = now
-    return row.editor
+    usable = [token for token in editor.tokens if token.usable(now)]
+    for token in usable:
+        revoke_token(token)
+    return len(usable)
 
 
 # --- logging in ------------------------------------------------------------
@@ -104,7 +138,6 @@ def authenticate(email: str, password: str) -> Editor | None:
         return None
     if not verify_password(editor, password or ""):
         return None
-    editor.last_login_at = utcnow()
     return editor
 
 
@@ -120,10 +153,35 @@ def change_password(editor: Editor, old: str, new: str) -> None:
 
 
 def set_password(editor: Editor, password: str) -> None:
-    """Set a password without the old one (admin CLI, dev login; not committed)."""
+    """Set a password without the old one (admin CLI, dev login, reset; not committed)."""
     if len(password) < 10:
         raise AccountError("Das Passwort muss mindestens 10 Zeichen lang sein.")
     editor.password_hash = hash_password(password)
+
+
+# --- password reset by mail --------------------------------------------------
+
+def _password_fingerprint(editor: Editor) -> str:
+    """Changes with every new password: a reset link works only until the password changed."""
+    return hashlib.sha256(editor.password_hash.encode()).hexdigest()[:32]
+
+
+def reset_token(editor: Editor) -> str:
+    """A signed link token for a password reset, bound to the current password hash."""
+    return tokens.sign(Purpose.PASSWORD_RESET, [editor.id, _password_fingerprint(editor)])
+
+
+def editor_for_reset(token: str) -> Editor:
+    """The editor a reset token is for, or TokenError (invalid, expired, used)."""
+    payload = tokens.load(Purpose.PASSWORD_RESET, token)
+    if not (isinstance(payload, list) and len(payload) == 2 and isinstance(payload[0], int)):
+        raise TokenError.invalid()
+    editor = db.session.get(Editor, payload[0]) if 0 < payload[0] < 2**31 else None
+    if editor is None or not editor.active:
+        raise TokenError.invalid()
+    if not tokens.same_secret(payload[1], _password_fingerprint(editor)):
+        raise TokenError.used()
+    return editor
 
 
 # --- managing editors (admins) ---------------------------------------------
@@ -139,5 +197,5 @@ def set_active(editor: Editor, active: bool, *, by: Editor) -> None:
         raise AccountError("Sie können Ihr eigenes Konto nicht deaktivieren.")
     editor.active = active
     if not active:
-        for token in editor.tokens:
-            token.revoked_at = token.revoked_at or utcnow()
+        revoke_all_tokens(editor)
+        sessions.end_all(editor)

@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from .. import audit
 from ..auth.decorators import editor_required
 from ..extensions import db
 from ..forms import ButtonForm
@@ -154,6 +155,7 @@ def new_campaign():
         db.session.rollback()
         _report(form, exc)
         return _page(None, form, exc.status)
+    audit.record_campaign(current_user, audit.AuditAction.CAMPAIGN_CREATED, campaign)
     db.session.commit()
     flash(_("Die Kampagne wurde als Entwurf gespeichert."), "success")
     return redirect(url_for(".edit_campaign", campaign_id=campaign.id), code=303)
@@ -220,6 +222,7 @@ def schedule(campaign_id: int):
         schedule_form.send_at.errors = [exc.message]
         return saved_page(campaign_or_404(campaign_id), exc.status,
                            schedule_form=schedule_form)
+    audit.record_campaign(current_user, audit.AuditAction.CAMPAIGN_SCHEDULED, campaign)
     db.session.commit()
     when = berlin(campaign.send_at).strftime("%d.%m.%Y um %H:%M Uhr")
     flash(_("Die Kampagne wird am %(when)s versendet.", when=when), "success")
@@ -246,6 +249,7 @@ def _transition(campaign_id: int, change, message: str):
 @bp.post("/admin/campaigns/<int:campaign_id>/send-now")
 @editor_required
 def send_now(campaign_id: int):
+    audit.record_campaign(current_user, audit.AuditAction.CAMPAIGN_SENT_NOW, campaign_id)
     return _transition(campaign_id, lambda c: services.schedule(c, None),
                        _("Der Versand beginnt jetzt."))
 
@@ -253,18 +257,21 @@ def send_now(campaign_id: int):
 @bp.post("/admin/campaigns/<int:campaign_id>/pause")
 @editor_required
 def pause(campaign_id: int):
+    audit.record_campaign(current_user, audit.AuditAction.CAMPAIGN_PAUSED, campaign_id)
     return _transition(campaign_id, services.pause, _("Die Kampagne ist pausiert."))
 
 
 @bp.post("/admin/campaigns/<int:campaign_id>/resume")
 @editor_required
 def resume(campaign_id: int):
+    audit.record_campaign(current_user, audit.AuditAction.CAMPAIGN_RESUMED, campaign_id)
     return _transition(campaign_id, services.resume, _("Die Kampagne wird fortgesetzt."))
 
 
 @bp.post("/admin/campaigns/<int:campaign_id>/cancel")
 @editor_required
 def cancel(campaign_id: int):
+    audit.record_campaign(current_user, audit.AuditAction.CAMPAIGN_CANCELLED, campaign_id)
     return _transition(campaign_id, services.cancel, _("Die Kampagne wurde abgebrochen."))
 
 

@@ -14,6 +14,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from .. import audit
 from ..auth.decorators import editor_required
 from ..extensions import db
 from ..forms import ButtonForm
@@ -84,6 +85,7 @@ def reopen(message_id: int):
 @editor_required
 def export():
     status, topic = _filters()
+    audit.record_apart(current_user, audit.AuditAction.EXPORT, "contact messages")
     filename = f"kontakt-{utcnow():%Y-%m-%d}.csv"
     lines = services.export_lines(status, topic or None)
     return Response(stream_with_context(lines), mimetype="text/csv", headers={

@@ -4,6 +4,7 @@ from flask import Blueprint, current_app, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from .. import audit
 from ..auth.decorators import editor_required
 from ..campaigns.errors import CampaignError
 from ..campaigns.forms import TestSendForm, split_addresses
@@ -38,6 +39,7 @@ def test_copy(campaign_id: int):
         db.session.rollback()
         test_form.emails.errors = [exc.message]
         return saved_page(campaign, exc.status, test_form=test_form)
+    audit.record_campaign(current_user, audit.AuditAction.TEST_SENT, campaign)
     db.session.commit()
     flash(_("Der Testversand an %(to)s ist unterwegs.", to=", ".join(sent_to)), "success")
     return redirect(url_for("campaigns.edit_campaign", campaign_id=campaign.id), code=303)
