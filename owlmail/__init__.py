@@ -74,9 +74,10 @@ def configure_templates(app: Flask) -> None:
     from flask import request
     from flask_babel import get_locale, get_translations
 
+    from .fields.forms import field_inputs
     from .timeutil import berlin
 
-    app.jinja_env.globals.update(get_locale=get_locale)
+    app.jinja_env.globals.update(get_locale=get_locale, field_inputs=field_inputs)
     app.jinja_env.filters["berlin"] = berlin
 
     @app.context_processor

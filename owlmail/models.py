@@ -4,6 +4,7 @@ from .auth.models import ApiToken, Editor, Role
 from .campaigns.models import Campaign, CampaignStatus
 from .contact.models import ContactMessage, ContactStatus
 from .delivery.models import Delivery, DeliveryStatus
+from .fields.models import FieldKind, FieldOption, FieldValue, SegmentValue, SubscriberField
 from .mailing.models import OutboxMail, OutboxStatus
 from .subscriptions.models import (
     ConsentEvent,
@@ -16,6 +17,7 @@ from .subscriptions.models import (
 
 __all__ = [
     "ApiToken", "Campaign", "CampaignStatus", "ConsentEvent", "ConsentText", "ContactMessage",
-    "ContactStatus", "Delivery", "DeliveryStatus", "Editor", "OutboxMail", "OutboxStatus",
-    "Role", "Subscriber", "SubscriberStatus", "Suppression", "Topic",
+    "ContactStatus", "Delivery", "DeliveryStatus", "Editor", "FieldKind", "FieldOption",
+    "FieldValue", "OutboxMail", "OutboxStatus", "Role", "SegmentValue", "Subscriber",
+    "SubscriberField", "SubscriberStatus", "Suppression", "Topic",
 ]

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from ..auth.decorators import admin_required, editor_required
 from ..campaigns.models import Campaign, CampaignStatus
 from ..extensions import db
+from ..fields import services as subscriber_fields
 from ..forms import ButtonForm
 from ..public.errors import error_response
 from ..subscriptions.models import SubscriberStatus, Topic
@@ -52,6 +53,7 @@ CONSENT_ACTIONS = {
     "preferences": "Einstellungen geändert",
     "purged": "unbestätigt verfallen",
     "bounced": "unzustellbar",
+    "fields": "Angaben zur Person",
 }
 
 
@@ -124,7 +126,8 @@ def subscribers():
 def subscriber(subscriber_id: int):
     person = services.get_subscriber(subscriber_id)
     return render_template("admin/subscriber.html", subscriber=person,
-                           wordings=services.consent_wordings(person))
+                           wordings=services.consent_wordings(person),
+                           answers=subscriber_fields.shown_values(person.id))
 
 
 @bp.route("/subscribers/<int:subscriber_id>/erase", methods=["GET", "POST"])

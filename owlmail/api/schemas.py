@@ -182,6 +182,8 @@ class SubscriberSchema(ma.Schema):
     status = fields.String(required=True,
                            validate=validate.OneOf([s.value for s in SubscriberStatus]))
     topics = fields.List(fields.String(), required=True)
+    fields = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                         metadata={"description": "Subscriber fields: {field key: value}"})
 
 
 class SubscriberPageSchema(ma.Schema):

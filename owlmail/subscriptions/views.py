@@ -6,6 +6,8 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
 from ..extensions import csrf, db, limiter
+from ..fields import services as fields
+from ..fields.forms import form_with_fields, given_values
 from ..formguard import Verdict
 from ..forms import ButtonForm
 from ..tokens import Purpose, TokenError
@@ -13,6 +15,7 @@ from . import services
 from .addresses import InvalidAddress, normalize_address
 from .consent import Evidence, current_version
 from .forms import PreferencesForm, SubscribeForm
+from .models import SubscriberStatus
 
 bp = Blueprint("subscriptions", __name__)
 
@@ -39,7 +42,7 @@ def _address_limit() -> str:
 
 @bp.get("/")
 def index():
-    form = SubscribeForm()
+    form = form_with_fields(SubscribeForm)
     _topic_choices(form)
     return render_template("subscriptions/index.html", form=form)
 
@@ -48,7 +51,7 @@ def index():
 @limiter.limit(_subscribe_limit)
 @limiter.limit(_address_limit, key_func=_target_address)
 def subscribe():
-    form = SubscribeForm()
+    form = form_with_fields(SubscribeForm)
     _topic_choices(form)
     verdict = form.verdict()
     if verdict == Verdict.BOT:
@@ -61,10 +64,12 @@ def subscribe():
     if not form.validate():
         form.restamp()
         return render_template("subscriptions/index.html", form=form), 400
-    services.request_subscription(
-        form.email.data, form.name.data, form.topics.data or [], Evidence.from_request(),
-        current_version(),
+    evidence = Evidence.from_request()
+    signup = services.request_subscription(
+        form.email.data, form.name.data, form.topics.data or [], evidence, current_version(),
     )
+    fields.take_signup(signup.id, signup.status == SubscriberStatus.CONFIRMED,
+                       given_values(form), fields.form_fields(), evidence)
     db.session.commit()
     return render_template("subscriptions/check_mail.html")
 
@@ -133,7 +138,8 @@ def preferences(token: str):
         subscriber = services.subscriber_for_link(Purpose.PREFERENCES, token)
     except TokenError as exc:
         return _token_problem(exc, "preferences")
-    form = PreferencesForm(obj=subscriber)
+    form = form_with_fields(PreferencesForm, obj=subscriber,
+                            data=fields.values_of(subscriber.id))
     _topic_choices(form)
     status = 200
     if request.method == "GET":
@@ -141,6 +147,8 @@ def preferences(token: str):
     elif form.validate():
         services.update_preferences(subscriber, form.name.data, form.topics.data or [],
                                     Evidence.from_request())
+        fields.change_values(subscriber.id, given_values(form), fields.form_fields(),
+                             Evidence.from_request())
         db.session.commit()
         return redirect(url_for(".preferences", token=token, saved=1), code=303)
     else:

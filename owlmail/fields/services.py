@@ -1,0 +1,164 @@
+"""Subscriber fields: reading the definitions, and storing, showing and logging what
+people gave. Services never commit."""
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from flask import current_app
+from flask_babel import get_locale
+from sqlalchemy import delete, insert, select
+
+from ..extensions import db
+from ..subscriptions.consent import Evidence
+from ..subscriptions.models import ConsentEvent
+from .models import FieldKind, FieldValue, SubscriberField
+
+TEXT_MAX_LENGTH = 200
+CACHE_KEY = "owlmail.subscriber_fields"
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    """A field as forms, exports and segments need it (a plain snapshot, safe to cache)."""
+
+    id: int
+    key: str
+    kind: FieldKind
+    label_de: str
+    label_en: str
+    required: bool
+    on_form: bool
+    options: tuple[tuple[str, str, str], ...]  # (value, label_de, label_en)
+
+    @property
+    def label(self) -> str:
+        """The label in the visitor's language (German when no English one is given)."""
+        return self.label_en if _english() and self.label_en else self.label_de
+
+    def choices(self) -> list[tuple[str, str]]:
+        """(value, label) of a choice field in the visitor's language."""
+        english = _english()
+        return [(value, en if english and en else de) for value, de, en in self.options]
+
+    def allows(self, value: str) -> bool:
+        """True when a choice field offers this value (text fields take any)."""
+        return self.kind == FieldKind.TEXT or value in {v for v, _, _ in self.options}
+
+    def shown(self, value: str) -> str:
+        """A stored value as a person reads it (a choice's label)."""
+        return dict(self.choices()).get(value, value)
+
+
+def _english() -> bool:
+    return str(get_locale() or "de") == "en"
+
+
+def _snapshot(field: SubscriberField) -> FieldDef:
+    return FieldDef(field.id, field.key, field.kind, field.label_de, field.label_en,
+                    field.required, field.on_form,
+                    tuple((o.value, o.label_de, o.label_en) for o in field.options))
+
+
+def all_fields() -> list[FieldDef]:
+    """Every field in display order; read at most every TOPIC_CACHE_SECONDS."""
+    cached = current_app.extensions.get(CACHE_KEY)
+    now = time.monotonic()
+    if cached and cached[0] > now:
+        return cached[1]
+    query = select(SubscriberField).order_by(SubscriberField.position, SubscriberField.id)
+    fields = [_snapshot(field) for field in db.session.scalars(query)]
+    current_app.extensions[CACHE_KEY] = (now + current_app.config["TOPIC_CACHE_SECONDS"],
+                                         fields)
+    return fields
+
+
+def forget_cached_fields() -> None:
+    """After an admin changed a field: the next form reads them again."""
+    current_app.extensions.pop(CACHE_KEY, None)
+
+
+def form_fields() -> list[FieldDef]:
+    """The fields shown on the sign-up and preferences pages."""
+    return [field for field in all_fields() if field.on_form]
+
+
+def field_by_key() -> dict[str, FieldDef]:
+    return {field.key: field for field in all_fields()}
+
+
+# --- values ----------------------------------------------------------------
+
+def values_of(subscriber_id: int) -> dict[str, str]:
+    """{field key: value} of one subscriber, in field order."""
+    return values_by_subscriber([subscriber_id]).get(subscriber_id, {})
+
+
+def values_by_subscriber(ids: Iterable[int]) -> dict[int, dict[str, str]]:
+    """{subscriber id: {field key: value}} for many subscribers in one query."""
+    ids = list(ids)
+    if not ids:
+        return {}
+    keys = {field.id: field.key for field in all_fields()}
+    rows = db.session.execute(select(FieldValue.subscriber_id, FieldValue.field_id,
+                                     FieldValue.value).where(FieldValue.subscriber_id.in_(ids)))
+    found: dict[int, dict[str, str]] = {}
+    for subscriber_id, field_id, value in rows:
+        if field_id in keys:
+            found.setdefault(subscriber_id, {})[keys[field_id]] = value
+    order = list(keys.values())
+    return {sid: dict(sorted(values.items(), key=lambda kv: order.index(kv[0])))
+            for sid, values in found.items()}
+
+
+def store_values(subscriber_id: int, values: dict[str, str], fields: list[FieldDef]) -> None:
+    """Replace the subscriber's values of these fields with the given ones (empty: none)."""
+    ids = [field.id for field in fields]
+    if not ids:
+        return
+    db.session.execute(delete(FieldValue).where(FieldValue.subscriber_id == subscriber_id,
+                                                FieldValue.field_id.in_(ids)))
+    rows = [{"subscriber_id": subscriber_id, "field_id": field.id, "value": values[field.key]}
+            for field in fields if values.get(field.key)]
+    if rows:
+        db.session.execute(insert(FieldValue), rows)
+
+
+def log_given(subscriber_id: int, values: dict[str, str], evidence: Evidence,
+              action: str = "fields") -> None:
+    """The consent log keeps what a person said about themselves, and where."""
+    db.session.add(ConsentEvent(
+        subscriber_id=subscriber_id, action=action, ip=evidence.ip,
+        user_agent=evidence.user_agent, source_url=evidence.source_url,
+        detail=json.dumps({"fields": values}, ensure_ascii=False)))
+
+
+def shown_values(subscriber_id: int) -> list[tuple[str, str]]:
+    """(label, value as read) of every field the subscriber answered (subscriber page)."""
+    given = values_of(subscriber_id)
+    return [(field.label, field.shown(given[field.key]))
+            for field in all_fields() if field.key in given]
+
+
+def take_signup(subscriber_id: int, confirmed: bool, values: dict[str, str],
+                fields: list[FieldDef], evidence: Evidence) -> None:
+    """A new or renewed sign-up keeps what it gave for the fields it offered; a confirmed
+    subscriber's answers stay (only their own preferences link changes them)."""
+    if confirmed:
+        return
+    store_values(subscriber_id, values, fields)
+    if values:
+        log_given(subscriber_id, values, evidence)
+
+
+def change_values(subscriber_id: int, values: dict[str, str], fields: list[FieldDef],
+                  evidence: Evidence) -> bool:
+    """The preferences page: store the answers, log them when they changed."""
+    before = {key: value for key, value in values_of(subscriber_id).items()
+              if key in {field.key for field in fields}}
+    if before == values:
+        return False
+    store_values(subscriber_id, values, fields)
+    log_given(subscriber_id, values, evidence)
+    return True

@@ -1,0 +1,124 @@
+"""Subscriber fields: a person says which kind of organisation and which district they are
+from; it is kept with proof, shown to editors, changed by the person, erased with them."""
+
+import json
+
+from sqlalchemy import func, select
+
+from owlmail.extensions import db
+from owlmail.fields.models import FieldValue
+from owlmail.fields.services import values_of
+from owlmail.subscriptions.models import ConsentEvent, Subscriber
+from owlmail.subscriptions.services import preferences_url
+from tests.conftest import log_in
+from tests.support.pages import hidden_fields
+from tests.test_api import Api, make_token
+
+
+def sign_up(browser_form, email="ina@example.org", **extra):
+    data = {"email": email, "topics": ["it"], "consent": "y", **extra}
+    return browser_form.submit("/", data, action="/subscribe")
+
+
+def subscriber_id(app, email="ina@example.org") -> int:
+    with app.app_context():
+        return db.session.scalar(select(Subscriber.id).where(Subscriber.email == email))
+
+
+def test_the_sign_up_form_offers_organisation_and_district_optionally(client):
+    page = client.get("/").text
+    assert '<select class="input" id="organisation" name="organisation">' in page
+    assert '<option value="hochschule">Hochschule und Forschung</option>' in page
+    assert '<option value="paderborn">Kreis Paderborn</option>' in page
+    english = client.get("/?lang=en").text
+    assert '<option value="hochschule">University and research</option>' in english
+    assert ">District</label>" in english
+
+
+def test_what_a_person_gives_is_stored_and_logged_as_given(app, browser_form):
+    response = sign_up(browser_form, organisation="hochschule", kreis="lippe")
+    assert response.status_code == 200
+    with app.app_context():
+        sid = subscriber_id(app)
+        assert values_of(sid) == {"organisation": "hochschule", "kreis": "lippe"}
+        event = db.session.scalar(select(ConsentEvent).where(
+            ConsentEvent.subscriber_id == sid, ConsentEvent.action == "fields"))
+        assert json.loads(event.detail) == {"fields": {"organisation": "hochschule",
+                                                       "kreis": "lippe"}}
+        assert event.source_url
+
+
+def test_a_value_the_field_does_not_offer_gets_a_clear_400(app, browser_form):
+    response = sign_up(browser_form, organisation="geheimdienst")
+    assert response.status_code == 400
+    assert "Bitte wählen Sie einen der angebotenen Werte." in response.text
+    assert subscriber_id(app) is None
+
+
+def test_leaving_the_fields_empty_is_fine(app, browser_form):
+    assert sign_up(browser_form, organisation="", kreis="").status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(FieldValue)) == 0
+
+
+def test_a_new_sign_up_cannot_change_a_confirmed_persons_answers(app, browser_form):
+    sign_up(browser_form, organisation="unternehmen")
+    with app.app_context():
+        person = db.session.get(Subscriber, subscriber_id(app))
+        person.status = "confirmed"
+        db.session.commit()
+    sign_up(browser_form, organisation="privat")
+    with app.app_context():
+        assert values_of(subscriber_id(app)) == {"organisation": "unternehmen"}
+
+
+def preferences_path(app, sid: int) -> str:
+    with app.test_request_context():
+        return preferences_url(db.session.get(Subscriber, sid)).removeprefix(
+            "http://owlmail.test")
+
+
+def test_the_person_changes_their_answers_on_the_preferences_page(app, client, browser_form):
+    sign_up(browser_form, organisation="unternehmen", kreis="herford")
+    path = preferences_path(app, subscriber_id(app))
+    page = client.get(path).text
+    assert '<option selected value="unternehmen">' in page
+    token = hidden_fields(page)["csrf_token"]
+    response = client.post(path, data={"csrf_token": token, "topics": ["it"],
+                                       "organisation": "verband", "kreis": ""})
+    assert response.status_code == 303
+    with app.app_context():
+        sid = subscriber_id(app)
+        assert values_of(sid) == {"organisation": "verband"}
+        actions = db.session.scalars(select(ConsentEvent.action).where(
+            ConsentEvent.subscriber_id == sid).order_by(ConsentEvent.id)).all()
+    assert actions == ["requested", "fields", "preferences", "fields"]
+
+
+def test_editors_see_the_answers_on_the_subscriber_page(app, browser_form, make_editor):
+    sign_up(browser_form, organisation="verwaltung", kreis="minden-luebbecke")
+    client = app.test_client()
+    log_in(client, make_editor())
+    page = client.get(f"/admin/subscribers/{subscriber_id(app)}").text
+    assert "<dt>Organisation</dt><dd>Kommune und Verwaltung</dd>" in page
+    assert "<dt>Kreis</dt><dd>Kreis Minden-Lübbecke</dd>" in page
+
+
+def test_the_api_item_carries_the_fields(app, browser_form):
+    sign_up(browser_form, organisation="hochschule", kreis="paderborn")
+    sign_up(browser_form, email="otto@example.org")
+    api = Api(app.test_client(), make_token(app))
+    items = {item["email"]: item for item in api.get("/subscribers").json["items"]}
+    assert items["ina@example.org"]["fields"] == {"organisation": "hochschule",
+                                                  "kreis": "paderborn"}
+    assert items["otto@example.org"]["fields"] == {}
+    detail = api.get(f"/subscribers/{subscriber_id(app)}").json
+    assert detail["fields"] == {"organisation": "hochschule", "kreis": "paderborn"}
+
+
+def test_erasing_a_person_erases_their_answers(app, browser_form):
+    sign_up(browser_form, organisation="privat", kreis="bielefeld")
+    api = Api(app.test_client(), make_token(app, "chefin@owl-morgen.de", "admin"))
+    assert api.delete(f"/subscribers/{subscriber_id(app)}").status_code == 204
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(FieldValue)) == 0
