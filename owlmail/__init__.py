@@ -113,13 +113,14 @@ def configure_blueprints(app: Flask) -> None:
     from .campaigns.views import bp as campaigns_bp
     from .contact.admin_views import bp as contact_admin_bp
     from .contact.views import bp as contact_bp
+    from .embed.views import bp as embed_bp
     from .mailing.views import bp as mailing_bp
     from .public.views import bp as public_bp
     from .subscriptions.views import bp as subscriptions_bp
 
     for blueprint in (
         public_bp, subscriptions_bp, contact_bp, mailing_bp, auth_bp, admin_bp, campaigns_bp,
-        contact_admin_bp,
+        contact_admin_bp, embed_bp,
     ):
         app.register_blueprint(blueprint)
     register_api(app)

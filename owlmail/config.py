@@ -41,6 +41,7 @@ class Defaults:
     LOGIN_RATE_LIMIT = "10/minute;50/hour"
     FORM_MIN_SECONDS = 2
     FORM_MAX_AGE_SECONDS = 24 * 3600
+    EMBED_ORIGINS: list[str] = []  # sites whose pages may post the embedded sign-up form
     MAX_CONTENT_LENGTH = 1024 * 1024  # 1 MiB request bodies
 
     # Subscriptions and proof of consent.
