@@ -22,6 +22,7 @@ from sqlalchemy import and_, exists, func, literal, or_, select, text, update
 from ..auth.models import Editor
 from ..campaigns.models import Campaign, CampaignStatus, campaign_topics
 from ..extensions import db
+from ..fields.segments import segment_conditions
 from ..mailing.message import build_message, queue_mail, render_mail
 from ..subscriptions.addresses import address_hash
 from ..subscriptions.consent import Evidence
@@ -72,6 +73,7 @@ def fix_audience(campaign: Campaign) -> int:
     if campaign.topics:  # no topics: every confirmed subscriber
         audience = audience.where(exists().where(
             subscriber_topics.c.subscriber_id == s.id, subscriber_topics.c.topic_id.in_(topic_ids)))
+    audience = audience.where(*segment_conditions(campaign.id, s.id))
     audience = audience.where(~exists().where(Suppression.email_hash == _sha256_sql(s.email_key)))
     columns = ["campaign_id", "subscriber_id", "status", "attempts", "smtp_message"]
     db.session.execute(deliveries.insert().from_select(columns, audience))
