@@ -74,10 +74,11 @@ def configure_templates(app: Flask) -> None:
     from flask import request
     from flask_babel import get_locale, get_translations
 
-    from .fields.forms import field_inputs
+    from .fields.forms import field_inputs, segment_inputs
     from .timeutil import berlin
 
-    app.jinja_env.globals.update(get_locale=get_locale, field_inputs=field_inputs)
+    app.jinja_env.globals.update(get_locale=get_locale, field_inputs=field_inputs,
+                                  segment_inputs=segment_inputs)
     app.jinja_env.filters["berlin"] = berlin
 
     @app.context_processor
@@ -114,13 +115,14 @@ def configure_blueprints(app: Flask) -> None:
     from .contact.admin_views import bp as contact_admin_bp
     from .contact.views import bp as contact_bp
     from .embed.views import bp as embed_bp
+    from .fields.views import bp as fields_bp
     from .mailing.views import bp as mailing_bp
     from .public.views import bp as public_bp
     from .subscriptions.views import bp as subscriptions_bp
 
     for blueprint in (
         public_bp, subscriptions_bp, contact_bp, mailing_bp, auth_bp, admin_bp, campaigns_bp,
-        contact_admin_bp, embed_bp,
+        contact_admin_bp, embed_bp, fields_bp,
     ):
         app.register_blueprint(blueprint)
     register_api(app)

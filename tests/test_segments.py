@@ -3,6 +3,7 @@ confirmed subscribers of its topics whose answers match every field of the segme
 (runs on SQLite and, with OWLMAIL_TEST_DATABASE_URI, on PostgreSQL)."""
 
 import itertools
+import re
 
 import pytest
 from sqlalchemy import insert, select
@@ -12,10 +13,11 @@ from owlmail.delivery.models import Delivery
 from owlmail.delivery.services import fix_audience
 from owlmail.extensions import db
 from owlmail.fields.models import FieldValue
-from owlmail.fields.segments import clean_segment, count_audience, set_segment
+from owlmail.fields.segments import clean_segment, count_audience, segment_of, set_segment
 from owlmail.fields.services import field_by_key
 from owlmail.subscriptions.models import SubscriberStatus, Topic
 from tests.support.campaigns import add_campaign, add_subscribers
+from tests.support.pages import hidden_fields
 from tests.test_api import Api, assert_error, make_token
 
 ORGANISATIONS = ["hochschule", "unternehmen", None]
@@ -102,3 +104,41 @@ def test_the_api_refuses_an_unknown_field_or_value_naming_it(app, segment, named
     assert_error(response, 422, "invalid_segment", named)
     with app.app_context():
         assert db.session.scalar(select(Campaign.id)) is None
+
+
+# --- the campaign editor ------------------------------------------------------------
+
+def editor_post(client, page: str, action: str, data: dict):
+    token = hidden_fields(client.get(page).data)["csrf_token"]
+    return client.post(action, data={"csrf_token": token, **data})
+
+
+def test_the_editor_aims_a_campaign_at_a_segment_and_sees_it_ticked(app, editor_client,
+                                                                   population):
+    response = editor_post(editor_client, "/admin/campaigns/new", "/admin/campaigns/new", {
+        "subject": "Hochschulen", "body": "Hallo", "template": "standard", "topics": ["it"],
+        "segment_organisation": ["hochschule"], "segment_kreis": ["paderborn", "lippe"]})
+    assert response.status_code == 303, response.text
+    page = editor_client.get(response.location).text
+    ticked = re.findall(r'<input checked [^>]*name="(segment_\w+)" type="checkbox" '
+                        r'value="([\w-]+)"', page)
+    assert sorted(ticked) == [("segment_kreis", "lippe"), ("segment_kreis", "paderborn"),
+                              ("segment_organisation", "hochschule")]
+    wanted = len(expected(population, ["it"], SEGMENT))
+    assert f"Erreicht derzeit {wanted} bestätigte Personen." in page
+    with app.app_context():
+        campaign_id = db.session.scalar(select(Campaign.id))
+        assert segment_of(campaign_id) == {"organisation": ["hochschule"],
+                                           "kreis": ["lippe", "paderborn"]}
+
+
+def test_the_count_follows_the_ticks_before_saving(editor_client, population):
+    response = editor_post(editor_client, "/admin/campaigns/new", "/admin/campaigns/audience", {
+        "topics": ["bildung"], "segment_kreis": ["bielefeld"]})
+    wanted = len(expected(population, ["bildung"], {"kreis": ["bielefeld"]}))
+    assert response.json == {"recipients": wanted, "text": f"Erreicht derzeit {wanted} "
+                                                          "bestätigte Personen."}
+    refused = editor_post(editor_client, "/admin/campaigns/new", "/admin/campaigns/audience",
+                          {"segment_kreis": ["mars"]})
+    assert refused.status_code == 422
+    assert "mars" in refused.json["error"]["message"]

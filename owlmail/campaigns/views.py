@@ -21,6 +21,8 @@ from sqlalchemy import select
 from ..auth.decorators import editor_required
 from ..delivery.progress import campaign_progress
 from ..extensions import db, limiter
+from ..fields import segments
+from ..fields.forms import fill_segment, segment_data, with_segment_inputs
 from ..forms import ButtonForm
 from ..subscriptions.models import Topic
 from ..timeutil import BERLIN, berlin, utcnow
@@ -140,7 +142,7 @@ def list_campaigns():
 @bp.route("/admin/campaigns/new", methods=["GET", "POST"])
 @editor_required
 def new_campaign():
-    form = CampaignForm()
+    form = with_segment_inputs(CampaignForm)()
     _topic_choices(form)
     if request.method == "GET":
         template = template_for(request.args.get("template"))
@@ -150,8 +152,10 @@ def new_campaign():
     if not form.validate():
         return _page(None, form, 422)
     try:
+        segment = segments.clean_segment(segment_data(form))
         campaign = services.create_campaign(current_user, **_content(form))
         db.session.flush()
+        segments.set_segment(campaign.id, segment)
         _publish(campaign, form.public.data)
     except CampaignError as exc:
         db.session.rollback()
@@ -166,15 +170,17 @@ def new_campaign():
 @editor_required
 def edit_campaign(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
-    form = CampaignForm(obj=campaign)
+    form = with_segment_inputs(CampaignForm)(obj=campaign)
     _topic_choices(form)
     if request.method == "GET":
         form.topics.data = [t.slug for t in campaign.topics]
+        fill_segment(form, segments.segment_of(campaign.id))
         return _page(campaign, form)
     if not form.validate():
         return _page(campaign, form, 422)
     try:
         services.update_campaign(campaign, **_content(form))
+        segments.set_segment(campaign.id, segments.clean_segment(segment_data(form)))
         _publish(campaign, form.public.data)
     except CampaignError as exc:
         db.session.rollback()

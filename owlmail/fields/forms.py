@@ -14,9 +14,9 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
-from ..forms import Form, single_line
+from ..forms import Form, MultiCheckboxField, single_line
 from .models import FieldKind
-from .services import TEXT_MAX_LENGTH, FieldDef, form_fields
+from .services import TEXT_MAX_LENGTH, FieldDef, all_fields, form_fields
 
 KEY_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 
@@ -89,3 +89,35 @@ def form_with_fields(form_cls: type[Form], fields: list[FieldDef] | None = None,
     """An instance of form_cls with the inputs of the given fields (default: those shown
     on the form)."""
     return with_field_inputs(form_cls, form_fields() if fields is None else fields)(**kwargs)
+
+
+# --- campaign editor: the segment ------------------------------------------
+
+SEGMENT_PREFIX = "segment_"
+
+
+def with_segment_inputs(form_cls: type[Form]) -> type[Form]:
+    """The campaign form with one group of checkboxes per choice field (segment_<key>)."""
+    choice_fields = [field for field in all_fields() if field.kind == FieldKind.CHOICE]
+    inputs = {SEGMENT_PREFIX + field.key: MultiCheckboxField(
+        field.label, choices=[SelectChoice(value, label) for value, label in field.choices()],
+        validate_choice=True) for field in choice_fields}
+    return type(form_cls.__name__, (form_cls,), {**inputs, "segment_keys": [
+        field.key for field in choice_fields]})
+
+
+def segment_inputs(form: Form) -> list:
+    """The segment's checkbox groups in field order (for the template)."""
+    return [form[SEGMENT_PREFIX + key] for key in getattr(form, "segment_keys", [])]
+
+
+def segment_data(form: Form) -> dict[str, list[str]]:
+    """{field key: [values]} the editor ticked (fields without a tick left out)."""
+    return {key: form[SEGMENT_PREFIX + key].data for key in getattr(form, "segment_keys", [])
+            if form[SEGMENT_PREFIX + key].data}
+
+
+def fill_segment(form: Form, segment: dict[str, list[str]]) -> None:
+    """Tick a stored segment's values."""
+    for key in getattr(form, "segment_keys", []):
+        form[SEGMENT_PREFIX + key].data = segment.get(key, [])
