@@ -1,6 +1,8 @@
 """Subscriber fields: a person says which kind of organisation and which district they are
 from; it is kept with proof, shown to editors, changed by the person, erased with them."""
 
+import csv
+import io
 import json
 
 from sqlalchemy import func, select
@@ -122,3 +124,37 @@ def test_erasing_a_person_erases_their_answers(app, browser_form):
     assert api.delete(f"/subscribers/{subscriber_id(app)}").status_code == 204
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(FieldValue)) == 0
+
+
+# --- CSV ---------------------------------------------------------------------------
+
+def test_the_fields_travel_through_export_and_import_as_their_own_columns(app, browser_form,
+                                                                          runner, tmp_path):
+    sign_up(browser_form, organisation="verband", kreis="hoexter")
+    exported = runner.invoke(args=["subscribers", "export"]).output
+    header, row = list(csv.reader(io.StringIO(exported)))[:2]
+    assert header[-3:] == ["consent_history", "organisation", "kreis"]
+    assert row[-2:] == ["verband", "hoexter"]
+
+    again = exported.replace("ina@example.org", "ina.neu@example.org")
+    path = tmp_path / "liste.csv"
+    path.write_text(again, encoding="utf-8")
+    result = runner.invoke(args=["subscribers", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert values_of(subscriber_id(app, "ina.neu@example.org")) == {
+            "organisation": "verband", "kreis": "hoexter"}
+        imported = db.session.scalar(select(ConsentEvent.detail).where(
+            ConsentEvent.action == "imported"))
+    assert json.loads(imported)["fields"] == {"organisation": "verband", "kreis": "hoexter"}
+
+
+def test_an_import_row_with_an_unknown_value_is_reported_and_skipped(app, runner, tmp_path):
+    path = tmp_path / "liste.csv"
+    path.write_text("email,kreis\nok@example.org,lippe\nnein@example.org,atlantis\n",
+                    encoding="utf-8")
+    result = runner.invoke(args=["subscribers", "import", str(path)])
+    assert "3" in result.output and "atlantis" in result.output
+    assert subscriber_id(app, "nein@example.org") is None
+    with app.app_context():
+        assert values_of(subscriber_id(app, "ok@example.org")) == {"kreis": "lippe"}
