@@ -114,6 +114,7 @@ def configure_blueprints(app: Flask) -> None:
     from .campaigns.views import bp as campaigns_bp
     from .contact.admin_views import bp as contact_admin_bp
     from .contact.views import bp as contact_bp
+    from .embed.admin_views import bp as embed_admin_bp
     from .embed.views import bp as embed_bp
     from .fields.views import bp as fields_bp
     from .mailing.views import bp as mailing_bp
@@ -122,7 +123,7 @@ def configure_blueprints(app: Flask) -> None:
 
     for blueprint in (
         public_bp, subscriptions_bp, contact_bp, mailing_bp, auth_bp, admin_bp, campaigns_bp,
-        contact_admin_bp, embed_bp, fields_bp,
+        contact_admin_bp, embed_bp, embed_admin_bp, fields_bp,
     ):
         app.register_blueprint(blueprint)
     register_api(app)

@@ -140,3 +140,27 @@ def test_one_address_is_limited_however_many_pages_post_it(make_app):
     client = app.test_client()
     statuses = [post(client, Origin=HOST).status_code for _ in range(3)]
     assert statuses == [303, 303, 429]
+
+
+# --- the editors' embed page ----------------------------------------------------------
+
+def test_editors_get_the_snippet_with_a_preview_and_their_choices(editor_client):
+    page = editor_client.get("/admin/embed?chosen=1&snippet_lang=en&topics=it&fields=kreis"
+                             f"&source={PAGE}").text
+    assert 'id="embed-code" rows="14" readonly>&lt;!-- OWL morgen' in page
+    assert "action=&#34;http://owlmail.test/embed/subscribe?lang=en&#34;" in page
+    assert '<div class="embed-preview" id="embed-preview"' in page
+    assert 'name="organisation"' not in page.split('id="embed-preview"')[1]
+    assert "Code kopieren" in page  # the admin page itself stays German
+    assert "nicht auf einer freigegebenen Website" not in page
+
+
+def test_the_embed_page_warns_about_a_page_that_is_not_allowed(editor_client):
+    page = editor_client.get("/admin/embed?source=https://example.net/seite").text
+    assert "nicht auf einer freigegebenen Website" in page
+
+
+def test_the_live_preview_gets_the_snippet_alone(editor_client, client):
+    snippet = editor_client.get("/admin/embed/snippet?snippet_lang=en").text
+    assert snippet.startswith("<!-- OWL morgen") and "Subscribe to the newsletter" in snippet
+    assert client.get("/admin/embed/snippet").status_code in (302, 303)

@@ -5,11 +5,12 @@ import csv
 import io
 import json
 
+import pytest
 from sqlalchemy import func, select
 
 from owlmail.extensions import db
 from owlmail.fields.models import FieldValue
-from owlmail.fields.services import values_of
+from owlmail.fields.services import field_by_key, values_of
 from owlmail.subscriptions.models import ConsentEvent, Subscriber
 from owlmail.subscriptions.services import preferences_url
 from tests.conftest import log_in
@@ -158,3 +159,66 @@ def test_an_import_row_with_an_unknown_value_is_reported_and_skipped(app, runner
     assert subscriber_id(app, "nein@example.org") is None
     with app.app_context():
         assert values_of(subscriber_id(app, "ok@example.org")) == {"kreis": "lippe"}
+
+
+# --- admins define fields ------------------------------------------------------------
+
+def admin_post(client, path: str, data: dict):
+    token = hidden_fields(client.get(path).data)["csrf_token"]
+    return client.post(path, data={"csrf_token": token, **data})
+
+
+def test_an_admin_adds_a_required_text_field_and_the_form_asks_for_it(app, admin_client,
+                                                                      browser_form):
+    response = admin_post(admin_client, "/admin/fields", {
+        "key": "funktion", "kind": "text", "label_de": "Ihre Funktion",
+        "label_en": "Your role", "required": "y", "on_form": "y"})
+    assert response.status_code == 303, response.text
+    assert 'name="funktion"' in browser_form.client.get("/").text
+    assert "Your role" in app.test_client().get("/?lang=en").text
+    refused = sign_up(browser_form, email="ohne@example.org", funktion="")
+    assert refused.status_code == 400
+    assert "Bitte füllen Sie dieses Feld aus." in refused.text
+    assert sign_up(browser_form, funktion="Dekanin").status_code == 200
+    with app.app_context():
+        assert values_of(subscriber_id(app)) == {"funktion": "Dekanin"}
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"key": "email", "kind": "text"}, "schon vergeben"),
+    ({"key": "kreis", "kind": "text"}, "gibt es schon"),
+    ({"key": "Gross Buchstaben", "kind": "text"}, "Kleinbuchstaben"),
+    ({"key": "branche", "kind": "choice", "options": ""}, "mindestens einen Wert"),
+    ({"key": "branche", "kind": "choice", "options": "IT Branche"}, "Zeile 1"),
+])
+def test_a_field_that_cannot_work_is_refused_with_a_reason(admin_client, data, message):
+    response = admin_post(admin_client, "/admin/fields", {"label_de": "X", **data})
+    assert response.status_code == 400
+    assert message in response.text
+
+
+def test_an_admin_adds_a_choice_but_cannot_remove_one_people_gave(app, admin_client,
+                                                                   browser_form):
+    sign_up(browser_form, kreis="lippe")
+    with app.app_context():
+        kreis = field_by_key()["kreis"]
+    path = f"/admin/fields/{kreis.id}"
+    lines = "\n".join(f"{value} | {de} | {en}" for value, de, en in kreis.options
+                      if value != "lippe")
+    refused = admin_post(admin_client, path, {"label_de": "Kreis", "options": lines,
+                                              "on_form": "y"})
+    assert refused.status_code == 400 and "„lippe“" in refused.text
+    more = lines + "\nlippe | Kreis Lippe\nemsland | Emsland | Emsland"
+    assert admin_post(admin_client, path, {"label_de": "Kreis", "options": more,
+                                           "on_form": "y"}).status_code == 303
+    assert '<option value="emsland">Emsland</option>' in browser_form.client.get("/").text
+
+
+def test_a_field_not_on_the_form_is_not_asked(admin_client, client):
+    admin_post(admin_client, "/admin/fields", {"key": "intern", "kind": "text",
+                                               "label_de": "Interne Notiz"})
+    assert 'name="intern"' not in client.get("/").text
+
+
+def test_editors_cannot_define_fields(editor_client):
+    assert editor_client.get("/admin/fields").status_code == 403

@@ -49,7 +49,7 @@ def render_snippet(topics: list[str], field_keys: list[str] | None, page: str | 
     _topic_choices(form, topics)
     base = current_app.config["BASE_URL"]
     lang = str(get_locale() or "de")
-    action = base + url_for(".subscribe", **({"lang": lang} if lang != "de" else {}))
+    action = base + url_for("embed.subscribe", **({"lang": lang} if lang != "de" else {}))
     return render_template("embed/form.html", form=form, base=base, action=action,
                            page=services.plausible_page(page), lang=lang,
                            privacy_url=base + url_for("public.privacy"))

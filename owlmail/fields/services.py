@@ -2,21 +2,24 @@
 people gave. Services never commit."""
 
 import json
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import get_locale
-from sqlalchemy import delete, insert, select
+from flask_babel import gettext as _
+from sqlalchemy import delete, func, insert, select
 
 from ..extensions import db
 from ..subscriptions.consent import Evidence
 from ..subscriptions.models import ConsentEvent
-from .models import FieldKind, FieldValue, SubscriberField
+from .models import FieldKind, FieldOption, FieldValue, SubscriberField
 
 TEXT_MAX_LENGTH = 200
 CACHE_KEY = "owlmail.subscriber_fields"
+OPTION_VALUE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -162,3 +165,92 @@ def change_values(subscriber_id: int, values: dict[str, str], fields: list[Field
     store_values(subscriber_id, values, fields)
     log_given(subscriber_id, values, evidence)
     return True
+
+
+# --- defining (admins) -----------------------------------------------------
+
+# Names the sign-up forms, the embedded form or the CSV already use for something else.
+RESERVED_KEYS = {"email", "name", "topics", "consent", "tracking", "website", "form_ts",
+                 "csrf_token", "source", "lang", "status", "confirmed_at", "consent_source",
+                 "consent_history", "back", "segment"}
+
+
+class FieldError(ValueError):
+    """A field definition that cannot be saved; the message is German."""
+
+
+def parse_options(text: str) -> list[tuple[str, str, str]]:
+    """Lines "wert | deutsch | englisch" (English optional) as (value, de, en)."""
+    options: dict[str, tuple[str, str, str]] = {}
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = [part.strip() for part in line.split("|")]
+        value, de, en = [*parts, "", ""][:3]
+        if not OPTION_VALUE.fullmatch(value) or not de or len(parts) > 3:
+            raise FieldError(_("Zeile %(n)d: bitte „wert | deutsch | englisch“ (wert: "
+                               "Kleinbuchstaben, Ziffern, -).", n=number))
+        if len(de) > 120 or len(en) > 120:
+            raise FieldError(_("Zeile %(n)d: Bezeichnungen höchstens 120 Zeichen.", n=number))
+        options.setdefault(value, (value, de, en))
+    return list(options.values())
+
+
+def create_field(key: str, kind: FieldKind, label_de: str, label_en: str, required: bool,
+                 on_form: bool, options: list[tuple[str, str, str]]) -> SubscriberField:
+    """A new field at the end of the list (not committed)."""
+    if key in RESERVED_KEYS:
+        raise FieldError(_("„%(key)s“ ist schon vergeben. Bitte wählen Sie einen anderen "
+                           "Schlüssel.", key=key))
+    if db.session.scalar(select(SubscriberField.id).where(SubscriberField.key == key)):
+        raise FieldError(_("Ein Feld „%(key)s“ gibt es schon.", key=key))
+    _check_options(kind, options)
+    position = db.session.scalar(select(func.max(SubscriberField.position))) or 0
+    field = SubscriberField(key=key, kind=kind, position=position + 1)
+    db.session.add(field)
+    _describe(field, label_de, label_en, required, on_form, options)
+    return field
+
+
+def update_field(field: SubscriberField, label_de: str, label_en: str, required: bool,
+                 on_form: bool, options: list[tuple[str, str, str]]) -> None:
+    """New labels, flags and choices; a value people gave cannot be taken away."""
+    _check_options(field.kind, options)
+    removed = {o.value for o in field.options} - {value for value, _, _ in options}
+    in_use = db.session.scalar(select(FieldValue.value).where(
+        FieldValue.field_id == field.id, FieldValue.value.in_(removed)).limit(1)) \
+        if removed else None
+    if in_use:
+        raise FieldError(_("Der Wert „%(value)s“ ist bei Abonnenten gespeichert und kann "
+                           "nicht entfernt werden.", value=in_use))
+    _describe(field, label_de, label_en, required, on_form, options)
+
+
+def _check_options(kind: FieldKind, options: list[tuple[str, str, str]]) -> None:
+    if kind == FieldKind.CHOICE and not options:
+        raise FieldError(_("Ein Auswahlfeld braucht mindestens einen Wert."))
+    if kind == FieldKind.TEXT and options:
+        raise FieldError(_("Ein Textfeld hat keine Auswahlwerte."))
+
+
+def _describe(field: SubscriberField, label_de: str, label_en: str, required: bool,
+              on_form: bool, options: list[tuple[str, str, str]]) -> None:
+    field.label_de, field.label_en = label_de.strip(), (label_en or "").strip()
+    field.required, field.on_form = required, on_form
+    known = {option.value: option for option in field.options}
+    field.options = [_option(known.get(value), value, de, en, index)
+                     for index, (value, de, en) in enumerate(options)]
+    forget_cached_fields()
+
+
+def _option(option: FieldOption | None, value: str, de: str, en: str,
+            position: int) -> FieldOption:
+    option = option or FieldOption(value=value)
+    option.label_de, option.label_en, option.position = de, en, position
+    return option
+
+
+def options_text(field: SubscriberField) -> str:
+    """The choices as the admin form's lines."""
+    return "\n".join(" | ".join(part for part in (o.value, o.label_de, o.label_en) if part)
+                     for o in field.options)

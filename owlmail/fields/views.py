@@ -1,13 +1,17 @@
 """Admin pages of subscriber fields, and the campaign editor's audience count."""
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import ngettext
+from sqlalchemy import select
 
-from ..auth.decorators import editor_required
+from ..auth.decorators import admin_required, editor_required
 from ..campaigns.forms import CampaignForm
 from ..campaigns.services import CampaignError, resolve_topics
-from . import segments
-from .forms import segment_data, with_segment_inputs
+from ..extensions import db
+from . import segments, services
+from .forms import FieldForm, segment_data, with_segment_inputs
+from .models import FieldKind, SubscriberField
 
 bp = Blueprint("fields", __name__, url_prefix="/admin")
 
@@ -45,3 +49,61 @@ def audience():
         return jsonify({"error": {"code": exc.code, "message": exc.message}}), exc.status
     return jsonify({"recipients": count, "text": audience_text(count)})
 
+
+
+# --- admins define the fields ------------------------------------------------------
+
+def _field(field_id: int) -> SubscriberField:
+    return db.session.get(SubscriberField, field_id) or abort(404)
+
+
+def _definition(form: FieldForm) -> dict:
+    """The service arguments of a field form (FieldError for unreadable choices)."""
+    return {"label_de": form.label_de.data, "label_en": form.label_en.data or "",
+            "required": form.required.data, "on_form": form.on_form.data,
+            "options": services.parse_options(form.options.data or "")}
+
+
+@bp.route("/fields", methods=["GET", "POST"])
+@admin_required
+def field_list():
+    form = FieldForm()
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate():
+            try:
+                field = services.create_field(form.key.data, FieldKind(form.kind.data),
+                                              **_definition(form))
+            except services.FieldError as exc:
+                db.session.rollback()
+                form.form_errors.append(str(exc))
+            else:
+                db.session.commit()
+                flash(_("Das Feld „%(key)s“ wurde angelegt.", key=field.key), "success")
+                return redirect(url_for(".field_list"), code=303)
+    fields = db.session.scalars(select(SubscriberField).order_by(
+        SubscriberField.position, SubscriberField.id)).all()
+    return render_template("fields/list.html", form=form, fields=fields), status
+
+
+@bp.route("/fields/<int:field_id>", methods=["GET", "POST"])
+@admin_required
+def edit_field(field_id: int):
+    field = _field(field_id)
+    form = FieldForm(obj=field, options=services.options_text(field))
+    status = 200
+    if request.method == "POST":
+        status = 400
+        form.key.data, form.kind.data = field.key, field.kind.value  # fixed once created
+        if form.validate():
+            try:
+                services.update_field(field, **_definition(form))
+            except services.FieldError as exc:
+                db.session.rollback()
+                form.form_errors.append(str(exc))
+            else:
+                db.session.commit()
+                flash(_("Das Feld „%(key)s“ wurde gespeichert.", key=field.key), "success")
+                return redirect(url_for(".field_list"), code=303)
+    return render_template("fields/edit.html", form=form, field=field), status
