@@ -222,3 +222,22 @@ def test_a_field_not_on_the_form_is_not_asked(admin_client, client):
 
 def test_editors_cannot_define_fields(editor_client):
     assert editor_client.get("/admin/fields").status_code == 403
+
+
+def test_the_dashboard_counts_confirmed_subscribers_per_organisation_and_district(
+        app, browser_form, make_editor):
+    for number, (org, kreis) in enumerate([("hochschule", "lippe"), ("hochschule", ""),
+                                           ("privat", "lippe"), ("unternehmen", "herford")]):
+        sign_up(browser_form, email=f"p{number}@example.org", organisation=org, kreis=kreis)
+    with app.app_context():
+        for person in db.session.scalars(select(Subscriber)):
+            person.status = "confirmed" if person.email != "p3@example.org" else "pending"
+        db.session.commit()
+    client = app.test_client()
+    log_in(client, make_editor())
+    page = " ".join(client.get("/admin/").text.split())
+    assert "Bestätigte Abonnenten je „Organisation“" in page
+    assert '<td>Hochschule und Forschung</td><td class="num">2</td>' in page
+    assert '<td>Unternehmen</td><td class="num">0</td>' in page  # pending does not count
+    assert '<td>Kreis Lippe</td><td class="num">2</td>' in page
+    assert '<td>keine Angabe</td><td class="num">1</td>' in page  # p1 gave no district

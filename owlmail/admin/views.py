@@ -96,6 +96,7 @@ def dashboard():
         "admin/dashboard.html", stats=stats, by_status=stats.by_status,
         by_topic=stats.by_topic, chart=growth_chart(stats.growth),
         upcoming=list(upcoming), recent=list(recent), campaign_link=_campaign_link,
+        by_answer=subscriber_fields.count_answers(),
     )
 
 

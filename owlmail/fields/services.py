@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, insert, select
 
 from ..extensions import db
 from ..subscriptions.consent import Evidence
-from ..subscriptions.models import ConsentEvent
+from ..subscriptions.models import ConsentEvent, Subscriber, SubscriberStatus
 from .models import FieldKind, FieldOption, FieldValue, SubscriberField
 
 TEXT_MAX_LENGTH = 200
@@ -254,3 +254,33 @@ def options_text(field: SubscriberField) -> str:
     """The choices as the admin form's lines."""
     return "\n".join(" | ".join(part for part in (o.value, o.label_de, o.label_en) if part)
                      for o in field.options)
+
+
+# --- counting (dashboard) --------------------------------------------------
+
+ANSWERS_KEY = "owlmail.field_answer_counts"
+
+
+def count_answers(max_age: float = 60.0) -> list[tuple[FieldDef, list[tuple[str, int]]]]:
+    """Confirmed subscribers per value of each choice field (label, count), "no answer"
+    last; computed at most once per max_age seconds per process, like the topic counts."""
+    cached = current_app.extensions.get(ANSWERS_KEY)
+    now = time.monotonic()
+    if cached and cached[0] > now:
+        return cached[1]
+    counts = dict(((field_id, value), n) for field_id, value, n in db.session.execute(
+        select(FieldValue.field_id, FieldValue.value, func.count())
+        .join(Subscriber, Subscriber.id == FieldValue.subscriber_id)
+        .where(Subscriber.status == SubscriberStatus.CONFIRMED)
+        .group_by(FieldValue.field_id, FieldValue.value)))
+    confirmed = db.session.scalar(select(func.count()).where(
+        Subscriber.status == SubscriberStatus.CONFIRMED)) or 0
+    tables = [(field, _answer_rows(field, counts, confirmed))
+              for field in all_fields() if field.kind == FieldKind.CHOICE]
+    current_app.extensions[ANSWERS_KEY] = (now + max_age, tables)
+    return tables
+
+
+def _answer_rows(field: FieldDef, counts: dict, confirmed: int) -> list[tuple[str, int]]:
+    rows = [(label, counts.get((field.id, value), 0)) for value, label in field.choices()]
+    return [*rows, (_("keine Angabe"), max(confirmed - sum(n for _, n in rows), 0))]
