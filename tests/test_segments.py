@@ -142,3 +142,16 @@ def test_the_count_follows_the_ticks_before_saving(editor_client, population):
                           {"segment_kreis": ["mars"]})
     assert refused.status_code == 422
     assert "mars" in refused.json["error"]["message"]
+
+
+def test_a_duplicate_keeps_the_segment(app, editor_client):
+    response = editor_post(editor_client, "/admin/campaigns/new", "/admin/campaigns/new", {
+        "subject": "Kreis Lippe", "body": "Hallo", "template": "standard",
+        "segment_kreis": ["lippe"]})
+    original = int(response.location.rsplit("/", 1)[1])
+    page = f"/admin/campaigns/{original}"
+    copied = editor_post(editor_client, page, f"{page}/duplicate", {})
+    assert copied.status_code == 303
+    with app.app_context():
+        copy_id = db.session.scalar(select(Campaign.id).where(Campaign.id != original))
+        assert segment_of(copy_id) == {"kreis": ["lippe"]}

@@ -311,6 +311,7 @@ def duplicate(campaign_id: int):
     def copy(campaign: Campaign) -> Campaign:
         duplicate = services.duplicate(campaign, current_user)
         db.session.flush()
+        segments.copy_segment(campaign.id, duplicate.id)
         return duplicate
 
     return _transition(campaign_id, copy, _("Die Kopie ist ein neuer Entwurf."))

@@ -95,3 +95,11 @@ def count_audience(topic_ids: Iterable[int], segment: Segment) -> int:
                                            subscriber_topics.c.topic_id.in_(topic_ids)))
     by_id = {field.id: values for field, values in segment.items()}
     return db.session.scalar(query.where(*_conditions(by_id, s.id))) or 0
+
+
+def copy_segment(from_campaign_id: int, to_campaign_id: int) -> None:
+    """A duplicated campaign keeps the original's segment."""
+    stored = _stored(from_campaign_id)
+    by_id = {field.id: field for field in all_fields()}
+    set_segment(to_campaign_id, {by_id[fid]: values for fid, values in stored.items()
+                                 if fid in by_id})
