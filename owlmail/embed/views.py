@@ -117,9 +117,9 @@ def _problems(embedded: EmbedForm):
     form = with_field_inputs(SubscribeForm, fields.form_fields())(
         formdata=None, data={k: v for k, v in embedded.data.items() if k != "form_ts"})
     _topic_choices(form)
-    for name, field in embedded._fields.items():
-        if name in form._fields:
-            form[name].errors = list(field.errors)
+    for field in embedded:
+        if field.name in form:
+            form[field.name].errors = list(field.errors)
     return render_template("subscriptions/index.html", form=form), 400
 
 
