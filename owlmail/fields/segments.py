@@ -4,7 +4,7 @@ the segment a subscriber must have one of its values; every field must match."""
 from collections.abc import Iterable
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, exists, func, insert, select
+from sqlalchemy import delete, exists, func, insert, intersect, select
 
 from ..campaigns.services import CampaignError
 from ..extensions import db
@@ -72,10 +72,15 @@ def segment_of(campaign_id: int) -> dict[str, list[str]]:
 
 
 def _conditions(segment: dict[int, list[str]], subscriber_id) -> list:
-    """One EXISTS per field: the subscriber gave one of its wanted values."""
-    return [exists().where(FieldValue.subscriber_id == subscriber_id,
-                           FieldValue.field_id == field_id, FieldValue.value.in_(values))
-            for field_id, values in segment.items()]
+    """The subscriber is among those who gave a wanted value of every field: one IN over
+    an INTERSECT of index-only scans. (One EXISTS per field let PostgreSQL probe the
+    answers once per topic subscriber: twice as slow at a million subscribers.)"""
+    matching = [select(FieldValue.subscriber_id).where(
+        FieldValue.field_id == field_id, FieldValue.value.in_(values))
+        for field_id, values in segment.items()]
+    if not matching:
+        return []
+    return [subscriber_id.in_(matching[0] if len(matching) == 1 else intersect(*matching))]
 
 
 def segment_conditions(campaign_id: int, subscriber_id) -> list:
