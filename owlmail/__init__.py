@@ -68,9 +68,11 @@ def configure_templates(app: Flask) -> None:
     from flask import request
     from flask_babel import get_locale, get_translations
 
+    from .subscriptions.fields.forms import field_inputs, segment_inputs
     from .timeutil import berlin
 
-    app.jinja_env.globals.update(get_locale=get_locale)
+    app.jinja_env.globals.update(get_locale=get_locale, field_inputs=field_inputs,
+                                  segment_inputs=segment_inputs)
     app.jinja_env.filters["berlin"] = berlin
 
     @app.context_processor
@@ -116,6 +118,7 @@ def configure_inputs(app: Flask) -> None:
 def configure_blueprints(app: Flask) -> None:
     """Register each feature's views."""
     from .admin.audit_views import bp as audit_bp
+    from .admin.fields_views import bp as fields_bp
     from .admin.views import bp as admin_bp
     from .api import register_api
     from .auth.views import bp as auth_bp
@@ -123,13 +126,15 @@ def configure_blueprints(app: Flask) -> None:
     from .contact.admin_views import bp as contact_admin_bp
     from .contact.views import bp as contact_bp
     from .delivery.views import bp as delivery_bp
+    from .embed.admin_views import bp as embed_admin_bp
+    from .embed.views import bp as embed_bp
     from .outbox.views import bp as outbox_bp
     from .public.views import bp as public_bp
     from .subscriptions.views import bp as subscriptions_bp
 
     for blueprint in (
         public_bp, subscriptions_bp, contact_bp, auth_bp, admin_bp, campaigns_bp, delivery_bp,
-        contact_admin_bp, audit_bp,
+        contact_admin_bp, audit_bp, embed_bp, embed_admin_bp, fields_bp,
     ):
         app.register_blueprint(blueprint)
     if app.config["DEV_OUTBOX"]:  # a deliberate development mode: otherwise no such route

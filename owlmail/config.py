@@ -54,6 +54,7 @@ class Defaults:
     TWO_FACTOR_RATE_LIMIT = "5/minute;30/hour"  # codes tried per account (after the password)
     RESET_RATE_LIMIT = "5/minute;20/hour"  # reset mails asked for, per IP
     FORM_MAX_AGE_SECONDS = 24 * 3600
+    EMBED_ORIGINS: list[str] = []  # sites whose pages may post the embedded sign-up form
     MAX_CONTENT_LENGTH = 1024 * 1024  # 1 MiB request bodies
 
     # Subscriptions and proof of consent.

@@ -7,6 +7,13 @@ from .contact.models import ContactMessage, ContactStatus
 from .delivery.models import Delivery, DeliveryStatus, SendPace, SendStamp
 from .jobruns import JobRun
 from .outbox.models import OutboxMail, OutboxStatus
+from .subscriptions.fields.models import (
+    FieldKind,
+    FieldOption,
+    FieldValue,
+    SegmentValue,
+    SubscriberField,
+)
 from .subscriptions.models import (
     ConsentEvent,
     ConsentText,
@@ -19,6 +26,7 @@ from .subscriptions.models import (
 __all__ = [
     "ApiToken", "ArchiveCopy", "AuditEntry", "Campaign", "CampaignStatus", "ConsentEvent",
     "ConsentText", "ContactMessage", "ContactStatus", "Delivery", "DeliveryStatus", "Editor",
-    "EditorSession", "JobRun", "OutboxMail", "OutboxStatus", "RecoveryCode", "Role", "SendPace",
-    "SendStamp", "Subscriber", "SubscriberStatus", "Suppression", "Topic",
+    "EditorSession", "FieldKind", "FieldOption", "FieldValue", "JobRun", "OutboxMail",
+    "OutboxStatus", "RecoveryCode", "Role", "SegmentValue", "SendPace", "SendStamp",
+    "Subscriber", "SubscriberField", "SubscriberStatus", "Suppression", "Topic",
 ]

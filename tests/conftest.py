@@ -11,6 +11,7 @@ from sqlalchemy import text
 from owlmail import create_app
 from owlmail.auth import sessions
 from owlmail.extensions import db
+from owlmail.subscriptions.fields.seed import seed_fields
 from owlmail.subscriptions.seed import seed_topics
 from tests.support.pages import hidden_fields
 from tests.support.smtp import SmtpServer
@@ -91,6 +92,7 @@ def make_app(tmp_path, _postgres_schema):
                 if not _postgres_schema:
                     db.create_all()
                 seed_topics()
+                seed_fields()
                 db.session.commit()
         apps.append(app)
         return app

@@ -348,7 +348,8 @@ def test_subscribers_are_listed_newest_first_with_a_cursor(app, api):
     first = api.get("/subscribers?limit=2").json
     assert [item["id"] for item in first["items"]] == [ids[2], ids[1]]
     assert first["items"][0] == {"id": ids[2], "email": "person2@example.org",
-                                 "name": "Anna Müller", "status": "confirmed", "topics": ["it"]}
+                                 "name": "Anna Müller", "status": "confirmed", "topics": ["it"],
+                                 "fields": {}}
     second = api.get(f"/subscribers?limit=2&after={first['next']}").json
     assert [item["id"] for item in second["items"]] == [ids[0]]
     assert second["next"] is None

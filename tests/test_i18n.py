@@ -46,6 +46,9 @@ PUBLIC_SOURCES = [
     "owlmail/formguard.py",
     "owlmail/forms.py",
     "owlmail/public/errors.py",
+    "templates/embed",
+    "owlmail/embed",
+    "owlmail/subscriptions/fields/forms.py",
 ]
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}  # as make translations-extract
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")

@@ -150,7 +150,7 @@ def test_export_has_the_interface_columns_and_the_consent_history(app, runner):
         add_subscriber("anna@beispiel.de", name="Anna", topics=("bildung", "it"))
     [row] = exported(runner)
     assert list(row) == ["email", "name", "topics", "status", "confirmed_at",
-                         "consent_source", "consent_history"]
+                         "consent_source", "consent_history", "organisation", "kreis"]
     assert row["email"] == "anna@beispiel.de"
     assert sorted(row["topics"].split(";")) == ["bildung", "it"]
     assert row["consent_source"] == "https://owl-morgen.de/"

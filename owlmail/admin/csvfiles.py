@@ -21,6 +21,7 @@ from ..addresses import InvalidAddress, normalize_address
 from ..extensions import db
 from ..outbox.message import template_version
 from ..subscriptions.consent import Evidence
+from ..subscriptions.fields import csvcolumns
 from ..subscriptions.models import Subscriber, SubscriberStatus, Topic
 from ..subscriptions.queries import iso
 from ..subscriptions.services import (
@@ -72,6 +73,7 @@ class Row:
     topics: list[Topic]
     confirmed_at: datetime | None
     consent_source: str
+    fields: dict[str, str] = field(default_factory=dict)  # subscriber fields by key
 
 
 class RowError(ValueError):
@@ -90,7 +92,8 @@ def unquote_cell(value: str) -> str:
 def _header(header: list[str]) -> list[str]:
     """The column names of the file; AdminError when they are not ours."""
     names = [name.strip().lower() for name in header]
-    unknown = [name for name in names if name not in EXPORT_COLUMNS]
+    unknown = [name for name in names if name not in [*EXPORT_COLUMNS,
+                                                      *csvcolumns.field_columns()]]
     if "email" not in names or unknown or len(set(names)) != len(names):
         raise AdminError(_("Die erste Zeile muss die Spalten %(columns)s nennen.",
                            columns=",".join(COLUMNS)), 400, "invalid_csv")
@@ -164,8 +167,12 @@ def parse_row(line: int, names: list[str], cells: list[str], topics: dict[str, T
     source = _single_line(values.get("consent_source", ""), 500, "consent_source")
     if status == SubscriberStatus.PENDING or not source:
         confirmed_at = None  # no full proof of consent: double opt-in it is
+    try:
+        answers = csvcolumns.parse_cells(values)
+    except ValueError as exc:
+        raise RowError(str(exc))
     return Row(line, email, key, _single_line(values.get("name", ""), 200, "name"),
-               parse_topics(values.get("topics", ""), topics), confirmed_at, source)
+               parse_topics(values.get("topics", ""), topics), confirmed_at, source, answers)
 
 
 # --- storing ---------------------------------------------------------------
@@ -220,6 +227,7 @@ def _store_batch(rows: list[Row], report: ImportReport, origin: str) -> None:
         else:
             new.append((row, _new_subscriber(row)))
     db.session.flush()  # one round for the chunk: events and confirmation links need ids
+    csvcolumns.store_imported([(subscriber.id, row.fields) for row, subscriber in new])
     mail_version = template_version("confirm")
     for row, subscriber in new:
         _record_import(row, subscriber, origin, mail_version, report)
@@ -242,7 +250,8 @@ def _new_subscriber(row: Row) -> Subscriber:
 def _record_import(row: Row, subscriber: Subscriber, origin: str, mail_version: str,
                    report: ImportReport) -> None:
     """The "imported" consent event; pending people also get the confirmation mail."""
-    detail = {"origin": origin[:200], "line": row.line, "topics": [t.slug for t in row.topics]}
+    detail = {"origin": origin[:200], "line": row.line, "topics": [t.slug for t in row.topics],
+              **({"fields": row.fields} if row.fields else {})}
     evidence = Evidence(None, None, row.consent_source[:500] or None)
     if subscriber.status == SubscriberStatus.CONFIRMED:
         record(subscriber, "imported", evidence,
@@ -292,8 +301,10 @@ def export_lines(status: SubscriberStatus | None = None, topic: str | None = Non
                  chunk: int = 1000) -> Iterator[str]:
     """The export as CSV lines, read in keyset pages of `chunk` subscribers, each page in a
     brief transaction of its own: memory stays flat, and a slow download holds nothing open
-    (subscribers who change meanwhile appear as they are when their page is read)."""
-    yield _csv_line(EXPORT_COLUMNS)
+    (subscribers who change meanwhile appear as they are when their page is read). One
+    column per subscriber field follows the fixed ones."""
+    keys = csvcolumns.field_columns()
+    yield _csv_line([*EXPORT_COLUMNS, *keys])
     query = select(Subscriber).options(selectinload(Subscriber.consent_events)).order_by(
         Subscriber.id).limit(chunk)
     if status is not None:
@@ -303,7 +314,10 @@ def export_lines(status: SubscriberStatus | None = None, topic: str | None = Non
 
     def read_page(after: int | None) -> tuple[list[str], int | None]:
         rows = list(db.session.scalars(query.where(Subscriber.id > (after or 0))))
-        lines = [_csv_line(export_row(subscriber)) for subscriber in rows]
+        answers = csvcolumns.export_cells([subscriber.id for subscriber in rows], keys)
+        lines = [_csv_line([*export_row(subscriber),
+                            *(safe_cell(cell) for cell in answers[subscriber.id])])
+                 for subscriber in rows]
         return lines, (rows[-1].id if len(rows) == chunk else None)
 
     yield from paged(read_page)

@@ -25,6 +25,7 @@ from ..extensions import db
 from ..forms import ButtonForm
 from ..public.errors import error_response
 from ..subscriptions import queries
+from ..subscriptions.fields import services as subscriber_fields
 from ..subscriptions.models import SubscriberStatus, Topic
 from ..timeutil import utcnow
 from . import csvfiles, services
@@ -54,6 +55,7 @@ CONSENT_ACTIONS = {
     "preferences": "Einstellungen geändert",
     "purged": "unbestätigt verfallen",
     "bounced": "unzustellbar",
+    "fields": "Angaben zur Person",
 }
 
 
@@ -96,6 +98,7 @@ def dashboard():
         "admin/dashboard.html", stats=stats, by_status=stats.by_status,
         by_topic=stats.by_topic, chart=growth_chart(stats.growth),
         upcoming=list(upcoming), recent=list(recent), campaign_link=_campaign_link,
+        by_answer=subscriber_fields.count_answers(),
     )
 
 
@@ -126,7 +129,8 @@ def subscribers():
 def subscriber(subscriber_id: int):
     person = queries.get_subscriber(subscriber_id)
     return render_template("admin/subscriber.html", subscriber=person,
-                           wordings=queries.consent_wordings(person))
+                           wordings=queries.consent_wordings(person),
+                           answers=subscriber_fields.shown_values(person.id))
 
 
 @bp.route("/subscribers/<int:subscriber_id>/erase", methods=["GET", "POST"])

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import audit
-from ..campaigns import services
+from ..campaigns import segments, services
 from ..campaigns.models import Campaign
 from ..campaigns.progress import campaign_progress
 from ..delivery import testsend
@@ -42,6 +42,7 @@ def campaign_data(campaign: Campaign) -> dict:
         "send_at": aware(campaign.send_at), "started_at": aware(campaign.started_at),
         "finished_at": aware(campaign.finished_at), "created_at": aware(campaign.created_at),
         "updated_at": aware(campaign.updated_at),
+        "segment": segments.segment_of(campaign.id),
         "stats": campaign_progress(campaign).as_stats(),
     }
 
@@ -91,10 +92,12 @@ def list_campaigns(args: dict):
 @blp.arguments(CampaignCreateSchema)
 @blp.response(201, CampaignSchema)
 def create_campaign(data: dict):
-    """A new draft: subject, Markdown body, topic slugs (empty = all), template."""
+    """A new draft: subject, Markdown body, topic slugs (empty = all), segment, template."""
+    segment = segments.clean_segment(data.pop("segment"))
     campaign = services.create_campaign(current_editor(), **data)
     db.session.flush()
     audit.record_campaign(current_editor(), audit.AuditAction.CAMPAIGN_CREATED, campaign)
+    segments.set_segment(campaign.id, segment)
     return _saved(campaign)
 
 
@@ -111,7 +114,10 @@ def get_campaign(campaign_id: int):
 def update_campaign(data: dict, campaign_id: int):
     """Change a draft or scheduled campaign; only the fields sent change."""
     campaign = load_campaign(campaign_id, lock=True)
+    segment = segments.clean_segment(data.pop("segment", None)) if "segment" in data else None
     services.update_campaign(campaign, **data)
+    if segment is not None:
+        segments.set_segment(campaign.id, segment)
     return _saved(campaign)
 
 

@@ -79,12 +79,18 @@ TEMPLATE = {"allow_none": True,
 BODY = {"metadata": {"description": "Markdown with the personal fields {{ name }}, "
                                     "{{ email }}, {{ unsubscribe_url }}, {{ preferences_url }}"}}
 TOPICS = {"metadata": {"description": "Topic slugs; empty means every topic"}}
+# Checked against the fields by the service (German message naming an unknown key or value).
+SEGMENT = {"metadata": {"description": "{choice field key: [values]}: every field must match, "
+                                       "any of its values; missing or {} means no segment",
+                        "type": "object", "additionalProperties": {
+                            "type": "array", "items": {"type": "string"}}}}
 
 
 class CampaignCreateSchema(GermanSchema):
     subject = text(required=True, **SUBJECT)
     body = text(required=True, **BODY)
     topics = text_list(load_default=list, **TOPICS)
+    segment = fields.Raw(load_default=None, allow_none=True, **SEGMENT)
     template = text(load_default=None, **TEMPLATE)
     preheader = text(load_default="", validate=validate.Length(max=200, error="Höchstens "
                                                                               "{max} Zeichen."))
@@ -96,6 +102,7 @@ class CampaignPatchSchema(GermanSchema):
     subject = text(**SUBJECT)
     body = text(**BODY)
     topics = text_list(**TOPICS)
+    segment = fields.Raw(allow_none=True, **SEGMENT)
     template = text(**TEMPLATE)
     preheader = text(validate=validate.Length(max=200, error="Höchstens {max} Zeichen."))
 
@@ -114,6 +121,8 @@ class CampaignSchema(ma.Schema):
     body = fields.String(required=True)
     template = fields.String(required=True)
     topics = fields.List(fields.String(), required=True)
+    segment = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
+                          required=True)
     status = fields.Enum(CampaignStatus, by_value=True, required=True)
     status_note = fields.String(required=True)
     send_at = fields.AwareDateTime(allow_none=True, required=True)
@@ -183,6 +192,8 @@ class SubscriberSchema(ma.Schema):
     status = fields.String(required=True,
                            validate=validate.OneOf([s.value for s in SubscriberStatus]))
     topics = fields.List(fields.String(), required=True)
+    fields = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                         metadata={"description": "Subscriber fields: {field key: value}"})
 
 
 class SubscriberPageSchema(ma.Schema):

@@ -4,6 +4,7 @@ from .. import audit, erasure
 from ..dbtypes import MAX_ID
 from ..extensions import db
 from ..subscriptions import queries as services
+from ..subscriptions.fields import services as subscriber_fields
 from ..subscriptions.models import SubscriberStatus
 from .auth import require_admin
 from .common import api_blueprint
@@ -27,14 +28,18 @@ def list_subscribers(args: dict):
     status = SubscriberStatus(args["status"]) if args.get("status") else None
     page = services.list_subscribers(status=status, topic=args.get("topic"), q=args.get("q"),
                                      after=args.get("after"), limit=args["limit"])
-    return {"items": [services.subscriber_summary(s) for s in page.items], "next": page.next}
+    values = subscriber_fields.values_by_subscriber(s.id for s in page.items)
+    return {"items": [{**services.subscriber_summary(s), "fields": values.get(s.id, {})}
+                      for s in page.items], "next": page.next}
 
 
 @blp.get("/subscribers/<int:subscriber_id>")
 @blp.response(200, SubscriberDetailSchema)
 def get_subscriber(subscriber_id: int):
     """One subscriber with the whole consent history."""
-    return services.subscriber_detail(load_subscriber(subscriber_id))
+    subscriber = load_subscriber(subscriber_id)
+    return {**services.subscriber_detail(subscriber),
+            "fields": subscriber_fields.values_of(subscriber.id)}
 
 
 @blp.delete("/subscribers/<int:subscriber_id>")

@@ -24,10 +24,11 @@ from ..auth.decorators import editor_required
 from ..extensions import db
 from ..forms import ButtonForm
 from ..security import frame_mail_html
+from ..subscriptions.fields.forms import fill_segment, segment_data, with_segment_inputs
 from ..subscriptions.models import Topic
 from ..timeutil import BERLIN, berlin, utcnow
 from . import archive as archive_copies
-from . import services
+from . import segments, services
 from .errors import CampaignError, status_label
 from .forms import CampaignForm, PublicForm, ScheduleForm, TestSendForm
 from .models import ArchiveCopy, Campaign, CampaignStatus
@@ -138,7 +139,7 @@ def list_campaigns():
 @bp.route("/admin/campaigns/new", methods=["GET", "POST"])
 @editor_required
 def new_campaign():
-    form = CampaignForm()
+    form = with_segment_inputs(CampaignForm)()
     _topic_choices(form)
     if request.method == "GET":
         template = template_for(request.args.get("template"))
@@ -148,8 +149,10 @@ def new_campaign():
     if not form.validate():
         return _page(None, form, 422)
     try:
+        segment = segments.clean_segment(segment_data(form))
         campaign = services.create_campaign(current_user, **_content(form))
         db.session.flush()
+        segments.set_segment(campaign.id, segment)
         _publish(campaign, form.public.data)
     except CampaignError as exc:
         db.session.rollback()
@@ -165,15 +168,17 @@ def new_campaign():
 @editor_required
 def edit_campaign(campaign_id: int):
     campaign = campaign_or_404(campaign_id)
-    form = CampaignForm(obj=campaign)
+    form = with_segment_inputs(CampaignForm)(obj=campaign)
     _topic_choices(form)
     if request.method == "GET":
         form.topics.data = [t.slug for t in campaign.topics]
+        fill_segment(form, segments.segment_of(campaign.id))
         return _page(campaign, form)
     if not form.validate():
         return _page(campaign, form, 422)
     try:
         services.update_campaign(campaign, **_content(form))
+        segments.set_segment(campaign.id, segments.clean_segment(segment_data(form)))
         _publish(campaign, form.public.data)
     except CampaignError as exc:
         db.session.rollback()
@@ -281,6 +286,7 @@ def duplicate(campaign_id: int):
     def copy(campaign: Campaign) -> Campaign:
         duplicate = services.duplicate(campaign, current_user)
         db.session.flush()
+        segments.copy_segment(campaign.id, duplicate.id)
         return duplicate
 
     return _transition(campaign_id, copy, _("Die Kopie ist ein neuer Entwurf."))

@@ -21,6 +21,7 @@ from sqlalchemy import and_, exists, func, literal, or_, select, text, update
 from ..addresses import address_hash_sql
 from ..campaigns import services as transitions
 from ..campaigns.models import Campaign, CampaignStatus, campaign_topics
+from ..campaigns.segments import segment_conditions
 from ..extensions import db
 from ..mail.retry import Backoff
 from ..subscriptions.models import Subscriber, SubscriberStatus, Suppression, subscriber_topics
@@ -60,6 +61,7 @@ def fix_audience(campaign: Campaign) -> int:
     if campaign.topics:  # no topics: every confirmed subscriber
         audience = audience.where(exists().where(
             subscriber_topics.c.subscriber_id == s.id, subscriber_topics.c.topic_id.in_(topic_ids)))
+    audience = audience.where(*segment_conditions(campaign.id, s.id))
     keyed_hash = address_hash_sql(db.session, s.email_key)
     audience = audience.where(~exists().where(Suppression.email_hash == keyed_hash))
     columns = ["campaign_id", "subscriber_id", "status", "attempts", "smtp_message"]

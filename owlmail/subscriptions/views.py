@@ -14,7 +14,10 @@ from ..forms import ButtonForm
 from ..tokens import Purpose, TokenError
 from . import services
 from .consent import Evidence, current_version
+from .fields import services as fields
+from .fields.forms import form_with_fields, given_values
 from .forms import PreferencesForm, SubscribeForm
+from .models import SubscriberStatus
 
 bp = Blueprint("subscriptions", __name__)
 
@@ -46,7 +49,7 @@ def _address_limit() -> str:
 
 @bp.get("/")
 def index():
-    form = SubscribeForm()
+    form = form_with_fields(SubscribeForm)
     _topic_choices(form)
     return render_template("subscriptions/index.html", form=form)
 
@@ -55,17 +58,19 @@ def index():
 @limiter.limit(_subscribe_limit)
 @limiter.limit(_address_limit, key_func=_target_address)
 def subscribe():
-    form = SubscribeForm()
+    form = form_with_fields(SubscribeForm)
     _topic_choices(form)
     verdict = form.judge()
     if verdict == Verdict.BOT:
         return render_template("subscriptions/check_mail.html")  # looks like success
     if verdict != Verdict.HUMAN:
         return render_template("subscriptions/index.html", form=form), 400
-    services.request_subscription(
-        form.email.data, form.name.data, form.topics.data or [], Evidence.from_request(),
-        current_version(),
+    evidence = Evidence.from_request()
+    signup = services.request_subscription(
+        form.email.data, form.name.data, form.topics.data or [], evidence, current_version(),
     )
+    fields.take_signup(signup.id, signup.status == SubscriberStatus.CONFIRMED,
+                       given_values(form), fields.form_fields(), evidence)
     db.session.commit()
     return render_template("subscriptions/check_mail.html")
 
@@ -134,7 +139,8 @@ def preferences(token: str):
         subscriber = services.subscriber_for_link(Purpose.PREFERENCES, token)
     except TokenError as exc:
         return _token_problem(exc, "preferences")
-    form = PreferencesForm(obj=subscriber)
+    form = form_with_fields(PreferencesForm, obj=subscriber,
+                            data=fields.values_of(subscriber.id))
     _topic_choices(form)
     status = 200
     if request.method == "GET":
@@ -142,6 +148,8 @@ def preferences(token: str):
     elif form.validate():
         services.update_preferences(subscriber, form.name.data, form.topics.data or [],
                                     Evidence.from_request())
+        fields.change_values(subscriber.id, given_values(form), fields.form_fields(),
+                             Evidence.from_request())
         db.session.commit()
         return redirect(url_for(".preferences", token=token, saved=1), code=303)
     else:

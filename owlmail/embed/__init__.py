@@ -1,0 +1,1 @@
+"""The sign-up form editors paste into owl-morgen.de's own pages."""

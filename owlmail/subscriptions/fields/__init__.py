@@ -1,0 +1,1 @@
+"""Subscriber fields defined by admins (organisation, district …) and campaign segments."""
