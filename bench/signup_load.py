@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/signup_load.py                       # SQLite, then PostgreSQL
     .venv/bin/python bench/signup_load.py --db sqlite --rate 200 --seconds 60
+    .venv/bin/python bench/signup_load.py --nginx               # the README's whole recipe
 
 For each database it migrates a fresh database, starts `gunicorn wsgi:app` and
 `flask --app owlmail worker` (per-IP limits raised for the run), and an SMTP sink in its
@@ -13,6 +14,11 @@ own process. It then measures, in the same run:
 
 and prints p50/p99 latency, errors, and the delay from sign-up to the confirmation
 mail arriving at the sink (p50/p95/max). Targets: p99 < 100 ms, no errors, p95 < 2 s.
+
+--nginx runs the production recipe of the README instead (tests/support/stack.py: nginx
+with TLS in front of gunicorn as deploy/'s unit starts it, PostgreSQL, Redis, the worker)
+and sends the sign-ups from --clients distinct loopback addresses, each a visitor keeping
+its connection: first straight to gunicorn, then through nginx, same processes, same rate.
 """
 
 import argparse
@@ -20,6 +26,7 @@ import html
 import http.client
 import itertools
 import os
+import queue
 import re
 import selectors
 import signal
@@ -35,6 +42,7 @@ from pathlib import Path
 from ports import free_port, smtp_sink_binary, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests.support.stack, for --nginx
 BIN = Path(sys.executable).parent
 PG_ADMIN_URI = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH_DB = "owlmail_bench_signup"
@@ -107,6 +115,16 @@ def fresh_database(kind: str, workdir: Path) -> str:
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
 
 
+# Per-IP limits raised for the run, forms taken back at once, the outbox polled often.
+BENCH_SETTINGS = {
+    "OWLMAIL_SUBSCRIBE_RATE_LIMIT": "1000000/minute",
+    "OWLMAIL_SUBSCRIBE_ADDRESS_RATE_LIMIT": "1000/minute",
+    "OWLMAIL_FORM_MIN_SECONDS": "0",
+    "OWLMAIL_OUTBOX_POLL_SECONDS": "0.2",
+    "OWLMAIL_OUTBOX_BATCH_SIZE": "200",
+}
+
+
 def app_env(database_uri: str, smtp_port: int, limits: str) -> dict[str, str]:
     return {
         **os.environ,
@@ -115,11 +133,7 @@ def app_env(database_uri: str, smtp_port: int, limits: str) -> dict[str, str]:
         "OWLMAIL_MAIL_SERVER": "127.0.0.1",
         "OWLMAIL_MAIL_PORT": str(smtp_port),
         "OWLMAIL_RATELIMIT_STORAGE_URI": limits,
-        "OWLMAIL_SUBSCRIBE_RATE_LIMIT": "1000000/minute",
-        "OWLMAIL_SUBSCRIBE_ADDRESS_RATE_LIMIT": "1000/minute",
-        "OWLMAIL_FORM_MIN_SECONDS": "0",
-        "OWLMAIL_OUTBOX_POLL_SECONDS": "0.2",
-        "OWLMAIL_OUTBOX_BATCH_SIZE": "200",
+        **BENCH_SETTINGS,
     }
 
 
@@ -406,10 +420,88 @@ def wait_for_mail(started: dict[str, float], dump: Path, timeout: float = 60) ->
     deadline = time.monotonic() + timeout
     while True:
         arrived = arrivals(dump)
-        if len(arrived) >= len(started) or time.monotonic() > deadline:
+        if all(email in arrived for email in started) or time.monotonic() > deadline:
             return [arrived[email] - (at + offset)
                     for email, at in started.items() if email in arrived]
         time.sleep(0.5)
+
+
+# --- through nginx ------------------------------------------------------------------------
+
+def signup_fields(fields: dict, email: str) -> list[tuple[str, str]]:
+    return [*fields.items(), ("email", email), ("name", "Bench Müller"),
+            ("topics", "bildung"), ("topics", "it"), ("consent", "y")]
+
+
+def visitors_load(visitors: list, emails: list[str], rate: float) -> list:
+    """Open loop from many visitors: sign-up i is due at t0 + i/rate and goes out on the
+    next free visitor (each keeps its connection and its form). Latency counts from the
+    due time. Returns (due, latency, status) per sign-up; status 0: no answer."""
+    forms = [hidden_fields(visitor.get("/").text) for visitor in visitors]
+    jobs: queue.Queue = queue.Queue()
+    results: list[tuple[float, float, int]] = [(0.0, 0.0, 0)] * len(emails)
+
+    def client(visitor, fields) -> None:
+        while (job := jobs.get()) is not None:
+            index, due = job
+            try:
+                status = visitor.post("/subscribe", signup_fields(fields, emails[index])).status
+            except OSError:
+                status = 0
+            results[index] = (due, time.monotonic() - due, status)
+
+    threads = [threading.Thread(target=client, args=pair) for pair in zip(visitors, forms,
+                                                                          strict=True)]
+    for thread in threads:
+        thread.start()
+    t0 = time.monotonic() + 0.2
+    for index in range(len(emails)):
+        time.sleep(max(0.0, t0 + index / rate - time.monotonic()))
+        jobs.put((index, t0 + index / rate))
+    for _ in threads:
+        jobs.put(None)
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def run_nginx(rate: float, seconds: float, clients: int, database_uri: str,
+              redis_uri: str) -> dict:
+    """The README's recipe: sign-ups straight to gunicorn, then through nginx."""
+    from tests.support.stack import Stack
+
+    workdir = Path(tempfile.mkdtemp(prefix="owlmail-bench-nginx-"))
+    smtp_port, dump = free_port(), workdir / "mails"
+    sink, sink_name = start_sink(smtp_port, dump, dict(os.environ), workdir)
+    mail = {"OWLMAIL_MAIL_SERVER": "127.0.0.1", "OWLMAIL_MAIL_PORT": str(smtp_port),
+            "OWLMAIL_MAIL_USE_TLS": "false", "OWLMAIL_MAIL_USERNAME": "",
+            "OWLMAIL_MAIL_PASSWORD": ""}  # the sink speaks neither STARTTLS nor AUTH
+    sources = [f"127.0.{1 + i // 250}.{2 + i % 250}" for i in range(clients)]
+    figures = {}
+    try:
+        wait_for_port(smtp_port)
+        with Stack(database_uri, redis_uri, mail, BENCH_SETTINGS) as stack:
+            print(f"\nnginx (TLS) -> gunicorn x3 + worker, PostgreSQL, limits in {redis_uri}; "
+                  f"{rate:.0f}/s for {seconds:.0f} s from {clients} addresses; sink {sink_name}")
+            for via in ("direct", "nginx"):
+                visitors = [stack.visitor(source, direct=via == "direct") for source in sources]
+                emails = [f"bench-{via}-{i}@example.org" for i in range(int(rate * seconds))]
+                results = visitors_load(visitors, emails, rate)
+                label = "gunicorn directly" if via == "direct" else "through nginx"
+                figures[via] = report_latency(f"POST /subscribe {label}", results, seconds)
+                started = {email: due for email, (due, _, status)
+                           in zip(emails, results, strict=True) if status == 200}
+                delays = wait_for_mail(started, dump)
+                print(f"  sign-up -> mail         p50 {percentile(delays, 50):.2f} s  "
+                      f"p95 {percentile(delays, 95):.2f} s  not arrived "
+                      f"{len(started) - len(delays)}")
+                for visitor in visitors:
+                    visitor.close()
+    finally:
+        stop(sink)
+    print(f"  p99 through nginx {figures['nginx']['p99_ms']:.1f} ms, gunicorn directly "
+          f"{figures['direct']['p99_ms']:.1f} ms (same run)")
+    return figures
 
 
 def main() -> None:
@@ -420,10 +512,23 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=3)
     parser.add_argument("--gunicorn-args", default="", help="more gunicorn options, e.g. "
                         "'--worker-class gthread' or '-c profile.py'")
+    parser.add_argument("--nginx", action="store_true", help="the README's production "
+                        "recipe: nginx with TLS in front, PostgreSQL, Redis")
+    parser.add_argument("--clients", type=int, default=64,
+                        help="--nginx: distinct client addresses (127.0.0.2, …)")
+    parser.add_argument("--database-uri", default=os.environ.get(
+        "OWLMAIL_STACK_DATABASE_URI"), help="--nginx: a PostgreSQL database to use (a "
+        "schema of its own); default: a fresh owlmail_bench_signup")
+    parser.add_argument("--redis-uri", default=os.environ.get(
+        "OWLMAIL_STACK_REDIS_URI", "redis://127.0.0.1:6379/15"))
     parser.add_argument("--sink", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
         run_sink(int(args.sink[0]), args.sink[1])
+        return
+    if args.nginx:
+        database = args.database_uri or fresh_database("postgres", Path(tempfile.gettempdir()))
+        run_nginx(args.rate, args.seconds, args.clients, database, args.redis_uri)
         return
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     for kind in kinds:

@@ -250,10 +250,11 @@ class _Connection(http.client.HTTPSConnection):
 
 
 class Visitor:
-    """A browser-like client with its own source address: keeps cookies, sends Referer."""
+    """A browser-like client with its own source address: keeps cookies, sends Referer.
+    `direct`: to gunicorn itself over plain http, bypassing nginx (for comparison)."""
 
-    def __init__(self, stack: "Stack", source: str) -> None:
-        self.stack, self.source = stack, source
+    def __init__(self, stack: "Stack", source: str, direct: bool = False) -> None:
+        self.stack, self.source, self.direct = stack, source, direct
         self.cookies: dict[str, str] = {}
         self._conn: _Connection | None = None
 
@@ -275,8 +276,7 @@ class Visitor:
 
     def _exchange(self, method, path, body, headers) -> Answer:
         if self._conn is None:
-            self._conn = _Connection(self.stack.name, ("127.0.0.1", self.stack.https_port),
-                                     self.source, self.stack.client_context())
+            self._conn = self._connect()
         self._conn.request(method, path, body=body, headers=headers)
         response = self._conn.getresponse()
         answer = Answer(response.status, response.headers, response.read())
@@ -288,6 +288,13 @@ class Visitor:
         if response.will_close:
             self.close()
         return answer
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self.direct:
+            return http.client.HTTPConnection("127.0.0.1", self.stack.web_port, timeout=30,
+                                              source_address=(self.source, 0))
+        return _Connection(self.stack.name, ("127.0.0.1", self.stack.https_port),
+                           self.source, self.stack.client_context())
 
     def get(self, path: str, **headers: str) -> Answer:
         return self.request("GET", path, headers=headers)
@@ -332,18 +339,20 @@ class Stack:
         self.host = f"{self.name}:{self.https_port}"
         self.processes: dict[str, subprocess.Popen] = {}
         self.env: dict[str, str] = {}
+        self._client_context: ssl.SSLContext | None = None
 
     # -- addresses ------------------------------------------------------------------------
     def url(self, path: str) -> str:
         return f"https://{self.host}{path}"
 
     def client_context(self) -> ssl.SSLContext:
-        """A client TLS context that trusts the test CA only."""
-        context = ssl.create_default_context(cafile=str(self.work / "ca.pem"))
-        return context
+        """A client TLS context that trusts the test CA only (one for every visitor)."""
+        if self._client_context is None:
+            self._client_context = ssl.create_default_context(cafile=str(self.work / "ca.pem"))
+        return self._client_context
 
-    def visitor(self, source: str) -> Visitor:
-        return Visitor(self, source)
+    def visitor(self, source: str, direct: bool = False) -> Visitor:
+        return Visitor(self, source, direct)
 
     # -- start and stop -------------------------------------------------------------------
     def __enter__(self) -> "Stack":
