@@ -100,7 +100,8 @@ def environment_file() -> dict[str, str]:
         if not line or line.startswith(("#", ";")):
             continue
         key, value = line.split("=", 1)
-        values[key.strip()] = shlex.split(value)[0] if value.strip() else ""
+        value = value.strip()
+        values[key.strip()] = shlex.split(value)[0] if value[:1] in ("'", '"') else value
     return values
 
 
@@ -452,10 +453,13 @@ class Stack:
         for name, process in self.processes.items():
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log(name)}")
+        probe = self.visitor("127.0.0.1")
         try:
-            return self.visitor("127.0.0.1").get("/healthz").status == 200
+            return probe.get("/healthz").status == 200
         except OSError:
             return False
+        finally:
+            probe.close()
 
     # -- processes ------------------------------------------------------------------------
     def flask(self, *args: str, stdin: str | None = None) -> str:
