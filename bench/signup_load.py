@@ -133,6 +133,7 @@ def app_env(database_uri: str, smtp_port: int, limits: str) -> dict[str, str]:
         "OWLMAIL_MAIL_SERVER": "127.0.0.1",
         "OWLMAIL_MAIL_PORT": str(smtp_port),
         "OWLMAIL_RATELIMIT_STORAGE_URI": limits,
+        "OWLMAIL_RATELIMIT_KEY_PREFIX": f"owlmail-bench-{os.getpid()}",
         **BENCH_SETTINGS,
     }
 
@@ -334,14 +335,14 @@ def cpu_seconds(procs: dict[str, subprocess.Popen], database: str) -> dict[str, 
     return figures
 
 
-def redis_storage() -> str:
+def redis_storage(uri: str) -> str:
     """Flask-Limiter's counts in Redis, as in production (all gunicorn workers share them);
-    memory:// when no Redis answers on the usual port."""
+    memory:// when no Redis answers there. Nothing is flushed: each run's keys carry a
+    prefix of their own (app_env)."""
+    parts = urllib.parse.urlsplit(uri)
     try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as sock:
-            sock.sendall(b"SELECT 15\r\nFLUSHDB\r\n")
-            sock.recv(100)
-        return "redis://127.0.0.1:6379/15"
+        with socket.create_connection((parts.hostname, parts.port or 6379), timeout=1):
+            return uri
     except OSError:
         return "memory://"
 
@@ -349,11 +350,11 @@ def redis_storage() -> str:
 # --- one run -----------------------------------------------------------------------
 
 def run(kind: str, rate: float, seconds: float, web_workers: int,
-        gunicorn_args: list[str]) -> dict:
+        gunicorn_args: list[str], redis_uri: str) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"owlmail-bench-{kind}-"))
     smtp_port, web_port = free_port(), free_port()
     database_uri = fresh_database(kind, workdir)
-    limits = redis_storage()
+    limits = redis_storage(redis_uri)
     env = app_env(database_uri, smtp_port, limits)
     flask = [str(BIN / "flask"), "--app", "owlmail"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True,
@@ -520,7 +521,8 @@ def main() -> None:
         "OWLMAIL_STACK_DATABASE_URI"), help="--nginx: a PostgreSQL database to use (a "
         "schema of its own); default: a fresh owlmail_bench_signup")
     parser.add_argument("--redis-uri", default=os.environ.get(
-        "OWLMAIL_STACK_REDIS_URI", "redis://127.0.0.1:6379/15"))
+        "OWLMAIL_STACK_REDIS_URI", "redis://127.0.0.1:6379/15"),
+        help="where the limits count (nothing is flushed: keys carry a prefix per run)")
     parser.add_argument("--sink", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
@@ -532,7 +534,8 @@ def main() -> None:
         return
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     for kind in kinds:
-        run(kind, args.rate, args.seconds, args.web_workers, args.gunicorn_args.split())
+        run(kind, args.rate, args.seconds, args.web_workers, args.gunicorn_args.split(),
+            args.redis_uri)
     print("\ntargets: p99 < 100 ms, 0 errors, sign-up -> mail p95 < 2 s")
 
 
