@@ -341,6 +341,7 @@ class Stack:
         self.processes: dict[str, subprocess.Popen] = {}
         self.env: dict[str, str] = {}
         self._client_context: ssl.SSLContext | None = None
+        self.keep_logs: Path | None = ROOT / "test-artifacts" / "stack"
 
     # -- addresses ------------------------------------------------------------------------
     def url(self, path: str) -> str:
@@ -383,7 +384,18 @@ class Stack:
             _terminate(self.processes[name])
         if self.env:
             self._drop_schema()
+        self._keep_logs()
         shutil.rmtree(self.work, ignore_errors=True)
+
+    def _keep_logs(self) -> None:
+        """Every process's log under test-artifacts/stack/, for a person to read after a
+        failed run (the working folder with its keys is removed)."""
+        if self.keep_logs is None:
+            return
+        shutil.rmtree(self.keep_logs, ignore_errors=True)
+        self.keep_logs.mkdir(parents=True)
+        for log in self.work.glob("*.log"):
+            shutil.copy(log, self.keep_logs / log.name)
 
     def _write_certificates(self) -> None:
         self.work.chmod(0o711)  # nginx's workers run as nobody when started by root
