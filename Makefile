@@ -34,8 +34,10 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 # The suite runs on SQLite, then again on PostgreSQL when one answers.
-# Browser tests run when Debian's chromium is installed; tests/preflight.py
-# says clearly what was found, and fails when CI demands it.
+# Browser tests run when Debian's chromium is installed, the production test
+# (tests/test_production.py: nginx, gunicorn, PostgreSQL, Redis, worker, relay) when
+# nginx is, once, in the first pass; tests/preflight.py says clearly what was
+# found, and fails when CI demands it.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python tests/preflight.py
@@ -45,10 +47,12 @@ test: $(STAMP)
 	fi
 
 test-sqlite: $(STAMP)
-	$(BIN)/pytest -p no:cacheprovider
+	OWLMAIL_STACK_DATABASE_URI="$${OWLMAIL_STACK_DATABASE_URI:-$(PG_TEST_URI)}" \
+		$(BIN)/pytest -p no:cacheprovider
 
 test-postgres: $(STAMP)
-	OWLMAIL_TEST_DATABASE_URI="$(PG_TEST_URI)" $(BIN)/pytest -p no:cacheprovider -m "not browser"
+	OWLMAIL_TEST_DATABASE_URI="$(PG_TEST_URI)" $(BIN)/pytest -p no:cacheprovider \
+		-m "not browser and not production"
 
 bench: $(STAMP)
 	$(BIN)/python bench/signup_load.py

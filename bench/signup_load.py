@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/signup_load.py                       # SQLite, then PostgreSQL
     .venv/bin/python bench/signup_load.py --db sqlite --rate 200 --seconds 60
+    .venv/bin/python bench/signup_load.py --nginx               # the README's whole recipe
 
 For each database it migrates a fresh database, starts `gunicorn wsgi:app` and
 `flask --app owlmail worker` (per-IP limits raised for the run), and an SMTP sink in its
@@ -18,6 +19,11 @@ With --export it then adds --export-rows subscribers and repeats the sign-ups wh
 editor downloads the subscriber export on a slow line (4 KB every 10 ms, one download
 after the other for the whole round): sign-up p99 with the export next to the figure
 without it, in the same run.
+
+--nginx runs the production recipe of the README instead (tests/support/stack.py: nginx
+with TLS in front of gunicorn as deploy/'s unit starts it, PostgreSQL, Redis, the worker)
+and sends the sign-ups from --clients distinct loopback addresses, each a visitor keeping
+its connection: first straight to gunicorn, then through nginx, same processes, same rate.
 """
 
 import argparse
@@ -25,6 +31,7 @@ import html
 import http.client
 import itertools
 import os
+import queue
 import re
 import secrets
 import selectors
@@ -41,10 +48,10 @@ from pathlib import Path
 from ports import free_port, smtp_sink_binary, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests.support.stack, for --nginx
 BIN = Path(sys.executable).parent
 PG_ADMIN_URI = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH_DB = "owlmail_bench_signup"
-REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "15"))  # emptied by the run
 
 
 # --- the SMTP sink -----------------------------------------------------------
@@ -114,6 +121,16 @@ def fresh_database(kind: str, workdir: Path) -> str:
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
 
 
+# Per-IP limits raised for the run, forms taken back at once, the outbox polled often.
+BENCH_SETTINGS = {
+    "OWLMAIL_SUBSCRIBE_RATE_LIMIT": "1000000/minute",
+    "OWLMAIL_SUBSCRIBE_ADDRESS_RATE_LIMIT": "1000/minute",
+    "OWLMAIL_FORM_MIN_SECONDS": "0",
+    "OWLMAIL_OUTBOX_POLL_SECONDS": "0.2",
+    "OWLMAIL_OUTBOX_BATCH_SIZE": "200",
+}
+
+
 def app_env(database_uri: str, smtp_port: int, limits: str) -> dict[str, str]:
     return {
         **os.environ,
@@ -122,11 +139,8 @@ def app_env(database_uri: str, smtp_port: int, limits: str) -> dict[str, str]:
         "OWLMAIL_MAIL_SERVER": "127.0.0.1",
         "OWLMAIL_MAIL_PORT": str(smtp_port),
         "OWLMAIL_RATELIMIT_STORAGE_URI": limits,
-        "OWLMAIL_SUBSCRIBE_RATE_LIMIT": "1000000/minute",
-        "OWLMAIL_SUBSCRIBE_ADDRESS_RATE_LIMIT": "1000/minute",
-        "OWLMAIL_FORM_MIN_SECONDS": "0",
-        "OWLMAIL_OUTBOX_POLL_SECONDS": "0.2",
-        "OWLMAIL_OUTBOX_BATCH_SIZE": "200",
+        "OWLMAIL_RATELIMIT_KEY_PREFIX": f"owlmail-bench-{os.getpid()}",
+        **BENCH_SETTINGS,
     }
 
 
@@ -419,14 +433,14 @@ def cpu_seconds(procs: dict[str, subprocess.Popen], database: str) -> dict[str, 
     return figures
 
 
-def redis_storage(number: int) -> str:
-    """Flask-Limiter's counts in Redis database `number` (emptied first), as in production
-    (all gunicorn workers share them); memory:// when no Redis answers on the usual port."""
+def redis_storage(uri: str) -> str:
+    """Flask-Limiter's counts in Redis, as in production (all gunicorn workers share them);
+    memory:// when no Redis answers there. Nothing is flushed: each run's keys carry a
+    prefix of their own (app_env)."""
+    parts = urllib.parse.urlsplit(uri)
     try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as sock:
-            sock.sendall(f"SELECT {number}\r\nFLUSHDB\r\n".encode())
-            sock.recv(100)
-        return f"redis://127.0.0.1:6379/{number}"
+        with socket.create_connection((parts.hostname, parts.port or 6379), timeout=1):
+            return uri
     except OSError:
         return "memory://"
 
@@ -434,11 +448,11 @@ def redis_storage(number: int) -> str:
 # --- one run -----------------------------------------------------------------------
 
 def run(kind: str, rate: float, seconds: float, web_workers: int,
-        gunicorn_args: list[str], export_rows: int = 0) -> dict:
+        gunicorn_args: list[str], redis_uri: str, export_rows: int = 0) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"owlmail-bench-{kind}-"))
     smtp_port, web_port = free_port(), free_port()
     database_uri = fresh_database(kind, workdir)
-    limits = redis_storage(REDIS_DB)
+    limits = redis_storage(redis_uri)
     env = app_env(database_uri, smtp_port, limits)
     flask = [str(BIN / "flask"), "--app", "owlmail"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True,
@@ -516,10 +530,146 @@ def wait_for_mail(started: dict[str, float], dump: Path, timeout: float = 60) ->
     deadline = time.monotonic() + timeout
     while True:
         arrived = arrivals(dump)
-        if len(arrived) >= len(started) or time.monotonic() > deadline:
+        if all(email in arrived for email in started) or time.monotonic() > deadline:
             return [arrived[email] - (at + offset)
                     for email, at in started.items() if email in arrived]
         time.sleep(0.5)
+
+
+# --- through nginx ------------------------------------------------------------------------
+
+class RawVisitor:
+    """One visitor's connection fed finished request bytes, reading only status and
+    length: the load generator must cost little CPU next to the server on two cores."""
+
+    def __init__(self, stack, source: str, direct: bool) -> None:
+        self.stack, self.source, self.direct = stack, source, direct
+        visitor = stack.visitor(source, direct=direct)
+        fields = hidden_fields(visitor.get("/").text)
+        visitor.close()
+        self.fields = fields
+        self.head = (f"POST /subscribe HTTP/1.1\r\nHost: {stack.host}\r\n"
+                     f"Referer: {stack.url('/')}\r\nUser-Agent: owlmail-bench\r\n"
+                     "Cookie: " + "; ".join(f"{k}={v}" for k, v in visitor.cookies.items())
+                     + "\r\nContent-Type: application/x-www-form-urlencoded\r\n")
+        self.sock: socket.socket | None = None
+
+    def _connect(self) -> socket.socket:
+        port = self.stack.web_port if self.direct else self.stack.https_port
+        sock = socket.create_connection(("127.0.0.1", port), 30, (self.source, 0))
+        if self.direct:
+            return sock
+        return self.stack.client_context().wrap_socket(sock, server_hostname=self.stack.name)
+
+    def sign_up(self, email: str) -> int:
+        """POST /subscribe; the status (0: no answer). Reconnects once if the kept-alive
+        connection was closed meanwhile."""
+        body = signup_body(self.fields, email)
+        request = (self.head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        for _attempt in (1, 2):
+            if self.sock is None:
+                self.sock = self._connect()
+            try:
+                self.sock.sendall(request)
+                status, close = read_response(self.sock)
+            except OSError:
+                status, close = 0, True
+            if close or not status:
+                self.close()
+            if status:
+                return status
+        return 0
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+def read_response(sock: socket.socket) -> tuple[int, bool]:
+    """Read one response: (status, whether the server closes the connection)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return 0, True
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+    missing = (int(length[1]) if length else 0) - len(rest)
+    while missing > 0:
+        chunk = sock.recv(min(missing, 65536))
+        if not chunk:
+            return 0, True
+        missing -= len(chunk)
+    close = bool(re.search(rb"(?i)\r\nconnection:\s*close", head))
+    return int(head[9:12]), close
+
+
+def visitors_load(visitors: list[RawVisitor], emails: list[str], rate: float) -> list:
+    """Open loop from many visitors: sign-up i is due at t0 + i/rate and goes out on the
+    next free visitor (each keeps its connection and its form). Latency counts from the
+    due time. Returns (due, latency, status) per sign-up; status 0: no answer."""
+    jobs: queue.Queue = queue.Queue()
+    results: list[tuple[float, float, int]] = [(0.0, 0.0, 0)] * len(emails)
+
+    def client(visitor: RawVisitor) -> None:
+        while (job := jobs.get()) is not None:
+            index, due = job
+            status = visitor.sign_up(emails[index])
+            results[index] = (due, time.monotonic() - due, status)
+
+    threads = [threading.Thread(target=client, args=(visitor,)) for visitor in visitors]
+    for thread in threads:
+        thread.start()
+    t0 = time.monotonic() + 0.2
+    for index in range(len(emails)):
+        time.sleep(max(0.0, t0 + index / rate - time.monotonic()))
+        jobs.put((index, t0 + index / rate))
+    for _ in threads:
+        jobs.put(None)
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def run_nginx(rate: float, seconds: float, clients: int, database_uri: str,
+              redis_uri: str) -> dict:
+    """The README's recipe: sign-ups straight to gunicorn, then through nginx."""
+    from tests.support.stack import Stack
+
+    workdir = Path(tempfile.mkdtemp(prefix="owlmail-bench-nginx-"))
+    smtp_port, dump = free_port(), workdir / "mails"
+    sink, sink_name = start_sink(smtp_port, dump, dict(os.environ), workdir)
+    mail = {"OWLMAIL_MAIL_SERVER": "127.0.0.1", "OWLMAIL_MAIL_PORT": str(smtp_port),
+            "OWLMAIL_MAIL_USE_TLS": "false", "OWLMAIL_MAIL_USERNAME": "",
+            "OWLMAIL_MAIL_PASSWORD": ""}  # the sink speaks neither STARTTLS nor AUTH
+    sources = [f"127.0.{1 + i // 250}.{2 + i % 250}" for i in range(clients)]
+    figures = {}
+    try:
+        wait_for_port(smtp_port)
+        with Stack(database_uri, redis_uri, mail, BENCH_SETTINGS) as stack:
+            print(f"\nnginx (TLS) -> gunicorn x3 + worker, PostgreSQL, limits in {redis_uri}; "
+                  f"{rate:.0f}/s for {seconds:.0f} s from {clients} addresses; sink {sink_name}")
+            for via in ("direct", "nginx"):
+                visitors = [RawVisitor(stack, source, via == "direct") for source in sources]
+                emails = [f"bench-{via}-{i}@example.org" for i in range(int(rate * seconds))]
+                results = visitors_load(visitors, emails, rate)
+                label = "gunicorn directly" if via == "direct" else "through nginx"
+                figures[via] = report_latency(f"POST /subscribe {label}", results, seconds)
+                started = {email: due for email, (due, _, status)
+                           in zip(emails, results, strict=True) if status == 200}
+                delays = wait_for_mail(started, dump)
+                print(f"  sign-up -> mail         p50 {percentile(delays, 50):.2f} s  "
+                      f"p95 {percentile(delays, 95):.2f} s  not arrived "
+                      f"{len(started) - len(delays)}")
+                for visitor in visitors:
+                    visitor.close()
+    finally:
+        stop(sink)
+    print(f"  p99 through nginx {figures['nginx']['p99_ms']:.1f} ms, gunicorn directly "
+          f"{figures['direct']['p99_ms']:.1f} ms (same run)")
+    return figures
 
 
 def main() -> None:
@@ -534,15 +684,29 @@ def main() -> None:
                         "while the subscriber export downloads slowly (p99 next to p99)")
     parser.add_argument("--export-rows", type=int, default=40_000,
                         help="subscribers in that export")
+    parser.add_argument("--nginx", action="store_true", help="the README's production "
+                        "recipe: nginx with TLS in front, PostgreSQL, Redis")
+    parser.add_argument("--clients", type=int, default=64,
+                        help="--nginx: distinct client addresses (127.0.0.2, …)")
+    parser.add_argument("--database-uri", default=os.environ.get(
+        "OWLMAIL_STACK_DATABASE_URI"), help="--nginx: a PostgreSQL database to use (a "
+        "schema of its own); default: a fresh owlmail_bench_signup")
+    parser.add_argument("--redis-uri", default=os.environ.get(
+        "OWLMAIL_STACK_REDIS_URI", "redis://127.0.0.1:6379/15"),
+        help="where the limits count (nothing is flushed: keys carry a prefix per run)")
     parser.add_argument("--sink", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
         run_sink(int(args.sink[0]), args.sink[1])
         return
+    if args.nginx:
+        database = args.database_uri or fresh_database("postgres", Path(tempfile.gettempdir()))
+        run_nginx(args.rate, args.seconds, args.clients, database, args.redis_uri)
+        return
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     for kind in kinds:
         run(kind, args.rate, args.seconds, args.web_workers, args.gunicorn_args.split(),
-            args.export_rows if args.export else 0)
+            args.redis_uri, args.export_rows if args.export else 0)
     print("\ntargets: p99 < 100 ms, 0 errors, sign-up -> mail p95 < 2 s")
 
 
