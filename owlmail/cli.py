@@ -63,9 +63,11 @@ def bounce_command(recipient: str | None) -> None:
 def register_commands(app: Flask) -> None:
     """Attach every command group to the app's CLI."""
     from .auth.cli import editor_group
+    from .mail.cli import dkim_group
     from .subscriptions.cli import subscribers_group
 
     app.cli.add_command(worker_command)
     app.cli.add_command(bounce_command)
     app.cli.add_command(editor_group)
+    app.cli.add_command(dkim_group)
     app.cli.add_command(subscribers_group)

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from owlmail import create_app
 from owlmail.extensions import db
 from owlmail.subscriptions.seed import seed_topics
+from tests.support.dkim import SETTINGS as DKIM_SETTINGS
 from tests.support.pages import hidden_fields
 from tests.support.smtp import SmtpServer
 
@@ -83,7 +84,7 @@ def make_app(tmp_path, _postgres_schema):
 
     def factory(**overrides):
         uri = _postgres_schema or f"sqlite:///{tmp_path / 'owlmail.sqlite'}"
-        app = create_app({**base_config(tmp_path, uri), **overrides},
+        app = create_app({**base_config(tmp_path, uri), **DKIM_SETTINGS, **overrides},
                          instance_path=str(tmp_path / "instance"))
         with app.app_context():
             if not apps:

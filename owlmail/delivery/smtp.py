@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from flask import current_app
 
+from ..mail.dkim import signer_for
 from ..mailing.transport import FileTransport, dev_outbox_active
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
@@ -60,15 +61,17 @@ def _answer(code: int, text: bytes | str) -> Exception:
 class SmtpConnection:
     """One SMTP session, opened on first use and reopened after it was lost."""
 
-    def __init__(self, settings: dict) -> None:
+    def __init__(self, settings: dict, signer=None) -> None:
         self.settings = settings
+        self.signer = signer
         self._smtp: smtplib.SMTP | None = None
 
     @classmethod
     def from_config(cls) -> "SmtpConnection":
         keys = ("MAIL_SERVER", "MAIL_PORT", "MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_USERNAME",
                 "MAIL_PASSWORD", "MAIL_TIMEOUT")
-        return cls({key: current_app.config.get(key) for key in keys})
+        return cls({key: current_app.config.get(key) for key in keys},
+                   signer_for(current_app))
 
     @property
     def is_open(self) -> bool:
@@ -103,6 +106,8 @@ class SmtpConnection:
         dot, the moment the server takes it: the caller's previous mail can be recorded
         meanwhile, and a kill before the dot leaves nothing delivered.
         """
+        if self.signer is not None:  # in the sender thread: RSA runs outside the GIL
+            message = self.signer.sign(message)
         if self._smtp is None:
             self.open()
         smtp = self._smtp

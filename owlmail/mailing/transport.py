@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import current_app
 
 from ..extensions import mail
+from ..mail.dkim import signer_for
 from ..timeutil import utcnow
 
 
@@ -42,6 +43,7 @@ class FileTransport:
 
     def __enter__(self) -> "FileTransport":
         outbox_dir().mkdir(parents=True, exist_ok=True)
+        self.signer = signer_for(current_app)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -50,7 +52,7 @@ class FileTransport:
     def send(self, envelope_from: str, recipients: list[str], message: bytes, ident: str) -> None:
         name = f"{utcnow():%Y%m%dT%H%M%S%f}-{ident}.eml"
         path = outbox_dir() / name
-        path.write_bytes(message)
+        path.write_bytes(self.signer.sign(message) if self.signer else message)
 
 
 class SmtpTransport:
@@ -58,6 +60,7 @@ class SmtpTransport:
 
     def __init__(self) -> None:
         self._connection = None
+        self.signer = signer_for(current_app)
 
     def __enter__(self) -> "SmtpTransport":
         try:
@@ -73,6 +76,8 @@ class SmtpTransport:
             self._connection.__exit__(None, None, None)
 
     def send(self, envelope_from: str, recipients: list[str], message: bytes, ident: str) -> None:
+        if self.signer:
+            message = self.signer.sign(message)
         try:
             refused = self._connection.host.sendmail(envelope_from, recipients, message)
         except smtplib.SMTPRecipientsRefused as exc:

@@ -12,6 +12,8 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 
+from tests.support.dkim import verifies
+
 
 @dataclass
 class Received:
@@ -32,6 +34,7 @@ class RecordingHandler:
     # A fixed answer for every RCPT TO to an address (e.g. "550 5.1.1 no such user").
     refuse: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    unsigned: int = 0  # mails that came without a DKIM signature
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         with self.lock:
@@ -43,9 +46,13 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        data = envelope.original_content or envelope.content
+        signed = data.startswith(b"DKIM-Signature:")
+        if signed and not verifies(data):  # every signed mail of the suite is checked
+            return "550 5.7.20 DKIM signature does not verify"
         with self.lock:
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                          envelope.original_content or envelope.content))
+            self.unsigned += not signed
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data))
         return "250 Message accepted for delivery"
 
 
