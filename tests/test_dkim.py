@@ -163,3 +163,24 @@ def test_dkim_generate_writes_a_private_key_and_prints_the_record(app, runner, t
     again = runner.invoke(args=["dkim", "generate", "--selector", "owl2026",
                                 "--out", str(key_file)])
     assert again.exit_code != 0 and "exists already" in again.output
+
+
+def test_campaign_mails_carry_a_feedback_id_per_campaign_and_optionally_the_csa_header(
+        make_app, smtp):
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port, CSA_COMPLAINTS=True)
+    with app.app_context():
+        add_subscribers(1, topics=["it"])
+        campaign_id = add_campaign(topics=["it"])
+        run_due_campaigns()
+    [received] = smtp.received
+    assert received.message["Feedback-ID"] == f"{campaign_id}:newsletter:owlmail"
+    assert received.message["X-CSA-Complaints"] == "csa-complaints@eco.de"
+    assert "feedback-id" in signed_headers(received.data)
+
+
+def test_without_csa_membership_there_is_no_csa_header(smtp_app, smtp):
+    with smtp_app.app_context():
+        add_subscribers(1, topics=["it"])
+        add_campaign(topics=["it"])
+        run_due_campaigns()
+    assert smtp.received[0].message["X-CSA-Complaints"] is None
