@@ -4,6 +4,7 @@ from .auth.models import ApiToken, Editor, Role
 from .campaigns.models import Campaign, CampaignStatus
 from .contact.models import ContactMessage, ContactStatus
 from .delivery.models import Delivery, DeliveryStatus
+from .events import CampaignEvent
 from .mailing.models import OutboxMail, OutboxStatus
 from .subscriptions.models import (
     ConsentEvent,
@@ -15,7 +16,7 @@ from .subscriptions.models import (
 )
 
 __all__ = [
-    "ApiToken", "Campaign", "CampaignStatus", "ConsentEvent", "ConsentText", "ContactMessage",
-    "ContactStatus", "Delivery", "DeliveryStatus", "Editor", "OutboxMail", "OutboxStatus",
-    "Role", "Subscriber", "SubscriberStatus", "Suppression", "Topic",
+    "ApiToken", "Campaign", "CampaignEvent", "CampaignStatus", "ConsentEvent", "ConsentText",
+    "ContactMessage", "ContactStatus", "Delivery", "DeliveryStatus", "Editor", "OutboxMail",
+    "OutboxStatus", "Role", "Subscriber", "SubscriberStatus", "Suppression", "Topic",
 ]

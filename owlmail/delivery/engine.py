@@ -501,7 +501,7 @@ class CampaignRun:
             code, answer = outcome[1], outcome[2]
             services.mark_failed(self.campaign_id, recipient, code, answer)
             if services.is_hard_bounce(code, answer):
-                services.suppress_bounced(recipient, code, answer)
+                services.suppress_bounced(self.campaign_id, recipient, code, answer)
             summary = f"{code} {answer}"
         else:  # DEFERRED or LOST: try again later
             code, answer = (outcome[1], outcome[2]) if kind == DEFERRED else (None, outcome[1])

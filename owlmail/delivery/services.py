@@ -21,6 +21,7 @@ from sqlalchemy import and_, exists, func, literal, or_, select, text, update
 
 from ..auth.models import Editor
 from ..campaigns.models import Campaign, CampaignStatus, campaign_topics
+from ..events import EventKind, record_event, soft_bounced_campaigns
 from ..extensions import db
 from ..mailing.message import build_message, queue_mail, render_mail
 from ..subscriptions.addresses import address_hash
@@ -343,6 +344,9 @@ def defer(campaign_id: int, recipient: Recipient, code: int | None, text: str) -
     attempts = recipient.attempts + 1
     if attempts >= current_app.config["SEND_MAX_ATTEMPTS"]:
         mark_failed(campaign_id, recipient, code, f"nach {attempts} Versuchen: {text}")
+        subscriber = db.session.get(Subscriber, recipient.subscriber_id)
+        if subscriber is not None and code:  # given up on 4xx answers: a soft bounce
+            soft_bounce(campaign_id, subscriber, str(code), text, "delivery")
         return True
     d = deliveries.c
     db.session.execute(
@@ -357,10 +361,12 @@ def is_hard_bounce(code: int, text: str) -> bool:
     return 500 <= code < 600 and text.lstrip().startswith("5.1.")
 
 
-def suppress_bounced(recipient: Recipient, code: int, text: str) -> None:
+def suppress_bounced(campaign_id: int, recipient: Recipient, code: int, text: str) -> None:
     """Hard bounce in the SMTP dialogue: see mark_bounced."""
-    mark_bounced(db.session.get(Subscriber, recipient.subscriber_id), recipient.email_key,
-                 "delivery", {"smtp": f"{code} {text}"[:300]})
+    subscriber = db.session.get(Subscriber, recipient.subscriber_id)
+    if subscriber is not None:
+        record_event(campaign_id, subscriber.id, EventKind.HARD_BOUNCE, str(code))
+    mark_bounced(subscriber, recipient.email_key, "delivery", {"smtp": f"{code} {text}"[:300]})
 
 
 def mark_bounced(subscriber: Subscriber | None, email_key: str, source: str,
@@ -372,6 +378,24 @@ def mark_bounced(subscriber: Subscriber | None, email_key: str, source: str,
         subscriber.status = SubscriberStatus.BOUNCED
         record(subscriber, "bounced", Evidence.none(source), detail=detail)
     db.session.flush()
+
+
+def soft_bounce(campaign_id: int, subscriber: Subscriber, status: str, diagnostic: str,
+                source: str) -> bool:
+    """A mail of this campaign could not be delivered for now, and the sending server gave
+    up (a full mailbox, a server that kept answering 4xx). Counted once per campaign; from
+    SOFT_BOUNCE_LIMIT different campaigns the address is treated as dead: bounced and
+    suppressed. Returns True when this made the subscriber bounced."""
+    detail = {"campaign": campaign_id, "dsn": f"{status} {diagnostic}".strip()[:300]}
+    if not record_event(campaign_id, subscriber.id, EventKind.SOFT_BOUNCE, status):
+        return False  # this campaign's soft bounce was counted already
+    record(subscriber, "soft_bounce", Evidence.none(source), detail=detail)
+    count = soft_bounced_campaigns(subscriber.id)
+    if count < current_app.config["SOFT_BOUNCE_LIMIT"] or (
+            subscriber.status == SubscriberStatus.BOUNCED):
+        return False
+    mark_bounced(subscriber, subscriber.email_key, source, {**detail, "soft_bounces": count})
+    return True
 
 
 def finish_if_done(campaign_id: int) -> bool:
