@@ -114,11 +114,12 @@ def configure_blueprints(app: Flask) -> None:
     from .contact.views import bp as contact_bp
     from .mailing.views import bp as mailing_bp
     from .public.views import bp as public_bp
+    from .reports.views import bp as reports_bp
     from .subscriptions.views import bp as subscriptions_bp
 
     for blueprint in (
         public_bp, subscriptions_bp, contact_bp, mailing_bp, auth_bp, admin_bp, campaigns_bp,
-        contact_admin_bp,
+        contact_admin_bp, reports_bp,
     ):
         app.register_blueprint(blueprint)
     register_api(app)

@@ -42,7 +42,7 @@ class CampaignEvent(db.Model):
 def record_event(campaign_id: int | None, subscriber_id: int, kind: EventKind,
                  status: str = "") -> bool:
     """Note what happened, once per person, campaign and kind; True when it is new."""
-    if campaign_id is None:
+    if campaign_id is None or not _campaign_exists(campaign_id):
         return False
     table = CampaignEvent.__table__.c
     known = db.session.scalar(select(exists().where(
@@ -54,6 +54,12 @@ def record_event(campaign_id: int | None, subscriber_id: int, kind: EventKind,
                                  kind=kind, status=status[:16]))
     db.session.flush()
     return True
+
+
+def _campaign_exists(campaign_id: int) -> bool:
+    """A link in an old mail may name a campaign deleted since."""
+    campaigns = db.metadata.tables["campaigns"]
+    return bool(db.session.scalar(select(exists().where(campaigns.c.id == campaign_id))))
 
 
 def soft_bounced_campaigns(subscriber_id: int) -> int:

@@ -116,8 +116,9 @@ class Links:
     assembled as itsdangerous does (a test holds both to the same output).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, campaign_id: int | None = None) -> None:
         config = current_app.config
+        self.campaign = [campaign_id] if campaign_id else []  # whose mail a link came in
         adapter = current_app.url_map.bind("localhost", script_name=config["APPLICATION_ROOT"])
         base = config["BASE_URL"]
         self.unsubscribe = base + adapter.build("subscriptions.unsubscribe", {"token": "T"})[:-1]
@@ -126,7 +127,7 @@ class Links:
         self._preferences = LinkSigner(Purpose.PREFERENCES)
 
     def fields(self, recipient: Recipient) -> PersonalFields:
-        payload = [recipient.subscriber_id, recipient.token_key]
+        payload = [recipient.subscriber_id, recipient.token_key, *self.campaign]
         return PersonalFields(
             recipient.name, recipient.email,
             self.unsubscribe + self._unsubscribe.dumps(payload),
@@ -309,7 +310,7 @@ class CampaignRun:
             services.pause_unrenderable(campaign, exc)
             db.session.commit()
             return 0
-        self.links = Links()
+        self.links = Links(self.campaign_id)
         self.domain = bounce_domain()
         db.session.commit()
         self.sent_log = services.SentLog(self.campaign_id)

@@ -12,6 +12,7 @@ from flask_babel import get_translations
 from flask_babel import gettext as _
 from sqlalchemy import delete, insert, select, update
 
+from ..events import EventKind, record_event
 from ..extensions import db
 from ..mailing.message import format_address, queue_raw, transactional_mail
 from ..mailing.message import template_version as mail_template_version
@@ -272,23 +273,40 @@ def confirm(token: str, evidence: Evidence) -> Subscriber:
 
 def subscriber_for_link(purpose: Purpose, token: str) -> Subscriber:
     """The subscriber an unsubscribe/preferences token names (these never expire)."""
+    return link_holder(purpose, token)[0]
+
+
+def link_holder(purpose: Purpose, token: str) -> tuple[Subscriber, int | None]:
+    """The subscriber a link names, and the campaign whose mail carried it (if any).
+
+    Payload: [subscriber id, token key] from pages and transactional mails, with the
+    campaign's id as a third element in campaign mails."""
     payload = load(purpose, token)
-    if not (isinstance(payload, list) and len(payload) == 2 and isinstance(payload[0], int)):
+    if not (isinstance(payload, list) and len(payload) in (2, 3)
+            and all(_is_id(value) for value in payload[::2])):
         raise TokenError.invalid()
     subscriber = db.session.get(Subscriber, payload[0])
     if subscriber is None or not same_secret(payload[1], subscriber.token_key):
         raise TokenError.invalid()
-    return subscriber
+    return subscriber, (payload[2] if len(payload) == 3 else None)
 
 
-def unsubscribe(subscriber: Subscriber, evidence: Evidence, method: str) -> bool:
-    """Leave the list; idempotent. Returns True when this call changed the state."""
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
+def unsubscribe(subscriber: Subscriber, evidence: Evidence, method: str,
+                campaign_id: int | None = None) -> bool:
+    """Leave the list; idempotent. Returns True when this call changed the state.
+    A campaign's link counts the unsubscribe for that campaign's report."""
     if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
         return False
     subscriber.status = SubscriberStatus.UNSUBSCRIBED
     subscriber.unsubscribed_at = utcnow()
     subscriber.confirm_nonce = None
-    record(subscriber, "unsubscribed", evidence, detail={"method": method})
+    detail = {"method": method, **({"campaign": campaign_id} if campaign_id else {})}
+    record(subscriber, "unsubscribed", evidence, detail=detail)
+    record_event(campaign_id, subscriber.id, EventKind.UNSUBSCRIBE)
     return True
 
 
