@@ -64,7 +64,7 @@ def test_the_report_counts_what_came_back_for_this_campaign(sent):
 
 
 def test_an_unsubscribe_counts_only_for_the_campaign_whose_link_was_used(sent, smtp):
-    app, first_id, mails = sent
+    app, first_id, _mails = sent
     with app.app_context():
         second_id = add_campaign()
         run_due_campaigns()
