@@ -119,3 +119,18 @@ def test_4xx_answers_until_the_engine_gives_up_count_as_a_soft_bounce(make_app, 
         kinds = db.session.scalars(select(CampaignEvent.kind)).all()
         assert kinds == [EventKind.SOFT_BOUNCE, EventKind.SOFT_BOUNCE]
     assert actions(app, RCPT) == ["soft_bounce", "soft_bounce", "bounced"]
+
+
+def test_the_subscriber_page_shows_the_soft_bounces_and_the_last_one(app_, smtp, make_editor):
+    from tests.conftest import log_in
+
+    with app_.app_context():
+        add_subscribers(1)
+    for _ in range(2):
+        verp = send_campaign(app_, smtp)
+        pipe(app_, dsn(verp, RCPT, **FULL), verp)
+    client = app_.test_client()
+    log_in(client, make_editor())
+    page = client.get(f"/admin/subscribers/{person(app_, RCPT).id}").get_data(as_text=True)
+    assert "Vorübergehend unzustellbar" in page and "bei 2 Kampagnen" in page
+    assert "4.2.2 smtp; 552 4.2.2" in page

@@ -10,6 +10,7 @@ email_key serves `LIKE 'q%'` whatever the database collation; a substring search
 would need pg_trgm, which not every installation has.
 """
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -179,6 +180,15 @@ def consent_wordings(subscriber: Subscriber) -> list[ConsentText]:
     stored = {text.version: text for text in db.session.scalars(
         select(ConsentText).where(ConsentText.version.in_(versions)))}
     return [stored[version] for version in versions if version in stored]
+
+
+def last_soft_bounce(subscriber: Subscriber) -> tuple[datetime, str] | None:
+    """When the newest soft bounce in the person's history came, and what the DSN said."""
+    steps = [event for event in subscriber.consent_events if event.action == "soft_bounce"]
+    newest = max(steps, key=lambda event: event.id, default=None)
+    if newest is None:
+        return None
+    return newest.at, json.loads(newest.detail or "{}").get("dsn", "")
 
 
 def subscriber_detail(subscriber: Subscriber) -> dict:

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from ..auth.decorators import admin_required, editor_required
 from ..campaigns.models import Campaign, CampaignStatus
+from ..events import soft_bounced_campaigns
 from ..extensions import db
 from ..forms import ButtonForm
 from ..public.errors import error_response
@@ -52,6 +53,7 @@ CONSENT_ACTIONS = {
     "preferences": "Einstellungen geändert",
     "purged": "unbestätigt verfallen",
     "bounced": "unzustellbar",
+    "soft_bounce": "vorübergehend unzustellbar",
 }
 
 
@@ -124,7 +126,9 @@ def subscribers():
 def subscriber(subscriber_id: int):
     person = services.get_subscriber(subscriber_id)
     return render_template("admin/subscriber.html", subscriber=person,
-                           wordings=services.consent_wordings(person))
+                           wordings=services.consent_wordings(person),
+                           soft_bounces=soft_bounced_campaigns(person.id),
+                           last_soft_bounce=services.last_soft_bounce(person))
 
 
 @bp.route("/subscribers/<int:subscriber_id>/erase", methods=["GET", "POST"])

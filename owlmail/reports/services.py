@@ -1,11 +1,11 @@
 """The numbers of one campaign's report, from its counters, deliveries and events."""
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import case, func, select
 
-from ..admin.services import GrowthPoint
 from ..campaigns.models import Campaign
 from ..delivery.models import Delivery, DeliveryStatus
 from ..events import CampaignEvent, EventKind
@@ -14,6 +14,14 @@ from ..subscriptions.models import Subscriber
 
 TOP_DOMAINS = 10
 TIMELINE_DAYS = 14
+
+
+class DayPoint(NamedTuple):
+    """One day of the report's chart (the dashboard chart's point shape)."""
+
+    start: datetime
+    new: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,7 @@ class Report:
     complaints: int
     unsubscribed: int
     domains: list[DomainLine] = field(default_factory=list)
-    timeline: list[GrowthPoint] = field(default_factory=list)
+    timeline: list[DayPoint] = field(default_factory=list)
 
     @property
     def bounced(self) -> int:
@@ -90,7 +98,7 @@ def top_domains(campaign_id: int) -> list[DomainLine]:
     return [DomainLine(row.domain, int(row[1] or 0), int(row[2] or 0)) for row in rows]
 
 
-def timeline(campaign: Campaign) -> list[GrowthPoint]:
+def timeline(campaign: Campaign) -> list[DayPoint]:
     """Per day since the start: bounces, complaints and unsubscribes, and their sum so far."""
     start = campaign.started_at.replace(hour=0, minute=0, second=0, microsecond=0)
     days = [start + timedelta(days=n) for n in range(TIMELINE_DAYS)]
@@ -104,5 +112,5 @@ def timeline(campaign: Campaign) -> list[GrowthPoint]:
     points, total = [], 0
     for day, new in zip(days, per_day, strict=True):
         total += new
-        points.append(GrowthPoint(day, new, total))
+        points.append(DayPoint(day, new, total))
     return points
