@@ -112,6 +112,7 @@ def configure_blueprints(app: Flask) -> None:
     from .campaigns.views import bp as campaigns_bp
     from .contact.admin_views import bp as contact_admin_bp
     from .contact.views import bp as contact_bp
+    from .deliverability.views import bp as deliverability_bp
     from .mailing.views import bp as mailing_bp
     from .public.views import bp as public_bp
     from .reports.views import bp as reports_bp
@@ -119,7 +120,7 @@ def configure_blueprints(app: Flask) -> None:
 
     for blueprint in (
         public_bp, subscriptions_bp, contact_bp, mailing_bp, auth_bp, admin_bp, campaigns_bp,
-        contact_admin_bp, reports_bp,
+        contact_admin_bp, reports_bp, deliverability_bp,
     ):
         app.register_blueprint(blueprint)
     register_api(app)

@@ -30,6 +30,8 @@ class Defaults:
     DKIM_PRIVATE_KEY_FILE = None
     FEEDBACK_ID_SENDER = "owlmail"  # last part of Feedback-ID (Gmail's feedback loop)
     CSA_COMPLAINTS = False  # members of the Certified Senders Alliance: X-CSA-Complaints
+    SPF_INCLUDE = None  # the relay's SPF domain, e.g. spf.relay.example (deliverability page)
+    DNS_NAMESERVERS = None  # ["host" or "host:port"] for the DNS check; None: the system's
     SOFT_BOUNCE_LIMIT = 3  # soft bounces from this many campaigns mark a subscriber bounced
 
     # Scheduler and sender: in the web process only under `make run`.
