@@ -125,16 +125,19 @@ def configure_blueprints(app: Flask) -> None:
     from .campaigns.views import bp as campaigns_bp
     from .contact.admin_views import bp as contact_admin_bp
     from .contact.views import bp as contact_bp
+    from .deliverability.views import bp as deliverability_bp
     from .delivery.views import bp as delivery_bp
     from .embed.admin_views import bp as embed_admin_bp
     from .embed.views import bp as embed_bp
     from .outbox.views import bp as outbox_bp
     from .public.views import bp as public_bp
+    from .reports.views import bp as reports_bp
     from .subscriptions.views import bp as subscriptions_bp
 
     for blueprint in (
         public_bp, subscriptions_bp, contact_bp, auth_bp, admin_bp, campaigns_bp, delivery_bp,
-        contact_admin_bp, audit_bp, embed_bp, embed_admin_bp, fields_bp,
+        contact_admin_bp, audit_bp, embed_bp, embed_admin_bp, fields_bp, reports_bp,
+        deliverability_bp,
     ):
         app.register_blueprint(blueprint)
     if app.config["DEV_OUTBOX"]:  # a deliberate development mode: otherwise no such route

@@ -16,6 +16,7 @@ from .backup import BackupError, backup_sqlite
 from .campaigns.cli import campaigns_group
 from .delivery.bounces import handle
 from .extensions import db
+from .mail.cli import dkim_group
 from .mail.transport import MailNotConfigured
 from .scheduler import SchedulerLocked, run_worker
 
@@ -86,5 +87,6 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(bounce_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(editor_group)
+    app.cli.add_command(dkim_group)
     app.cli.add_command(subscribers_group)
     app.cli.add_command(campaigns_group)

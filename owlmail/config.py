@@ -32,6 +32,16 @@ class Defaults:
     CONTACT_RECIPIENT = "info@owl-morgen.de"
     LIST_ID = "OWL morgen Newsletter <newsletter.owl-morgen.de>"
 
+    # Deliverability: DKIM signing of every outgoing mail when all three are set.
+    DKIM_DOMAIN = None
+    DKIM_SELECTOR = None
+    DKIM_PRIVATE_KEY_FILE = None
+    FEEDBACK_ID_SENDER = "owlmail"  # last part of Feedback-ID (Gmail's feedback loop)
+    CSA_COMPLAINTS = False  # members of the Certified Senders Alliance: X-CSA-Complaints
+    SPF_INCLUDE = None  # the relay's SPF domain, e.g. spf.relay.example (deliverability page)
+    DNS_NAMESERVERS = None  # ["host" or "host:port"] for the DNS check; None: the system's
+    SOFT_BOUNCE_LIMIT = 3  # soft bounces from this many campaigns mark a subscriber bounced
+
     # Scheduler and sender: in the web process only under `make run`.
     SCHEDULER_ENABLED = False
     OUTBOX_POLL_SECONDS = 1.0

@@ -5,6 +5,7 @@ from .auth.models import ApiToken, Editor, EditorSession, RecoveryCode, Role
 from .campaigns.models import ArchiveCopy, Campaign, CampaignStatus
 from .contact.models import ContactMessage, ContactStatus
 from .delivery.models import Delivery, DeliveryStatus, SendPace, SendStamp
+from .events import CampaignEvent
 from .jobruns import JobRun
 from .outbox.models import OutboxMail, OutboxStatus
 from .subscriptions.fields.models import (
@@ -24,9 +25,9 @@ from .subscriptions.models import (
 )
 
 __all__ = [
-    "ApiToken", "ArchiveCopy", "AuditEntry", "Campaign", "CampaignStatus", "ConsentEvent",
-    "ConsentText", "ContactMessage", "ContactStatus", "Delivery", "DeliveryStatus", "Editor",
-    "EditorSession", "FieldKind", "FieldOption", "FieldValue", "JobRun", "OutboxMail",
-    "OutboxStatus", "RecoveryCode", "Role", "SegmentValue", "SendPace", "SendStamp",
-    "Subscriber", "SubscriberField", "SubscriberStatus", "Suppression", "Topic",
+    "ApiToken", "ArchiveCopy", "AuditEntry", "Campaign", "CampaignEvent", "CampaignStatus",
+    "ConsentEvent", "ConsentText", "ContactMessage", "ContactStatus", "Delivery",
+    "DeliveryStatus", "Editor", "EditorSession", "FieldKind", "FieldOption", "FieldValue",
+    "JobRun", "OutboxMail", "OutboxStatus", "RecoveryCode", "Role", "SegmentValue", "SendPace",
+    "SendStamp", "Subscriber", "SubscriberField", "SubscriberStatus", "Suppression", "Topic",
 ]

@@ -13,6 +13,7 @@ from owlmail.auth import sessions
 from owlmail.extensions import db
 from owlmail.subscriptions.fields.seed import seed_fields
 from owlmail.subscriptions.seed import seed_topics
+from tests.support.dkim import SETTINGS as DKIM_SETTINGS
 from tests.support.pages import hidden_fields
 from tests.support.smtp import SmtpServer
 
@@ -85,7 +86,7 @@ def make_app(tmp_path, _postgres_schema):
 
     def factory(**overrides):
         uri = _postgres_schema or f"sqlite:///{tmp_path / 'owlmail.sqlite'}"
-        app = create_app({**base_config(tmp_path, uri), **overrides},
+        app = create_app({**base_config(tmp_path, uri), **DKIM_SETTINGS, **overrides},
                          instance_path=str(tmp_path / "instance"))
         with app.app_context():
             if not apps:

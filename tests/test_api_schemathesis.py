@@ -45,6 +45,7 @@ OPERATIONS = [
     "GET /api/v1/campaigns",
     "POST /api/v1/campaigns",
     "GET /api/v1/campaigns/{campaign_id}",
+    "GET /api/v1/campaigns/{campaign_id}/report",
     "PATCH /api/v1/campaigns/{campaign_id}",
     "POST /api/v1/campaigns/{campaign_id}/test",
     "POST /api/v1/campaigns/{campaign_id}/schedule",

@@ -40,8 +40,8 @@ def _nice_max(value: int) -> int:
         step *= 10
 
 
-def growth_chart(points: list[GrowthPoint]) -> Chart:
-    """Bars for new subscribers per week, a line for the total, on one scale each."""
+def growth_chart(points: list[GrowthPoint], label: str = "%d.%m.") -> Chart:
+    """Bars for what is new per period, a line for the total, on one scale each."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     baseline = TOP + plot_h
     top_total = _nice_max(max((p.total for p in points), default=0) or 1)
@@ -53,7 +53,7 @@ def growth_chart(points: list[GrowthPoint]) -> Chart:
         height = point.new / top_new * plot_h * 0.5  # bars use the lower half
         bars.append(Bar(round(x + slot * 0.2, 1), round(baseline - height, 1),
                         round(slot * 0.6, 1), round(height, 1),
-                        berlin(point.start).strftime("%d.%m."), point.new, point.total))
+                        berlin(point.start).strftime(label), point.new, point.total))
         y = baseline - point.total / top_total * plot_h
         line.append(f"{x + slot / 2:.1f},{y:.1f}")
     steps = next(n for n in (4, 5, 2, 1) if top_total % n == 0)

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from .. import audit, erasure
 from ..auth.decorators import admin_required, editor_required
 from ..campaigns.models import Campaign, CampaignStatus
+from ..events import soft_bounced_campaigns
 from ..extensions import db
 from ..forms import ButtonForm
 from ..public.errors import error_response
@@ -56,6 +57,7 @@ CONSENT_ACTIONS = {
     "purged": "unbestätigt verfallen",
     "bounced": "unzustellbar",
     "fields": "Angaben zur Person",
+    "soft_bounce": "vorübergehend unzustellbar",
 }
 
 
@@ -130,7 +132,9 @@ def subscriber(subscriber_id: int):
     person = queries.get_subscriber(subscriber_id)
     return render_template("admin/subscriber.html", subscriber=person,
                            wordings=queries.consent_wordings(person),
-                           answers=subscriber_fields.shown_values(person.id))
+                           answers=subscriber_fields.shown_values(person.id),
+                           soft_bounces=soft_bounced_campaigns(person.id),
+                           last_soft_bounce=queries.last_soft_bounce(person))
 
 
 @bp.route("/subscribers/<int:subscriber_id>/erase", methods=["GET", "POST"])

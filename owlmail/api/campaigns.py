@@ -15,6 +15,7 @@ from ..campaigns.models import Campaign
 from ..campaigns.progress import campaign_progress
 from ..delivery import testsend
 from ..extensions import db, limiter
+from ..reports.services import campaign_report
 from ..subscriptions.queries import parse_cursor
 from .auth import bearer_token, current_editor
 from .common import api_blueprint, aware, get_or_404
@@ -24,6 +25,7 @@ from .schemas import (
     CampaignPatchSchema,
     CampaignQuerySchema,
     CampaignSchema,
+    ReportSchema,
     ScheduleSchema,
     TestSendResultSchema,
     TestSendSchema,
@@ -106,6 +108,14 @@ def create_campaign(data: dict):
 def get_campaign(campaign_id: int):
     """One campaign with its status and delivery counters."""
     return campaign_data(load_campaign(campaign_id))
+
+
+@blp.get("/campaigns/<int:campaign_id>/report")
+@blp.response(200, ReportSchema)
+def report(campaign_id: int):
+    """What the campaign did: sent, refused, bounced (hard/soft), complaints, unsubscribes
+    through its links, and the top ten recipient domains."""
+    return campaign_report(load_campaign(campaign_id)).as_json()
 
 
 @blp.patch("/campaigns/<int:campaign_id>")

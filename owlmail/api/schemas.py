@@ -133,6 +133,28 @@ class CampaignSchema(ma.Schema):
     stats = fields.Nested(StatsSchema, required=True)
 
 
+class BouncesSchema(ma.Schema):
+    hard = fields.Integer(required=True)
+    soft = fields.Integer(required=True)
+
+
+class DomainLineSchema(ma.Schema):
+    domain = fields.String(required=True)
+    sent = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+
+
+class ReportSchema(ma.Schema):
+    recipients = fields.Integer(required=True)
+    sent = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    bounced = fields.Integer(required=True)
+    bounces = fields.Nested(BouncesSchema, required=True)
+    complaints = fields.Integer(required=True)
+    unsubscribed = fields.Integer(required=True)
+    domains = fields.List(fields.Nested(DomainLineSchema), required=True)
+
+
 class CampaignQuerySchema(GermanSchema):
     status = text(validate=validate.OneOf([s.value for s in CampaignStatus],
                                           error="Möglich sind: {choices}."))

@@ -109,8 +109,9 @@ class Links:
     """Unsubscribe and preferences links, the same tokens subscriptions.services signs
     (tokens.LinkSigner: the fast path of tokens.sign)."""
 
-    def __init__(self) -> None:
+    def __init__(self, campaign_id: int | None = None) -> None:
         config = current_app.config
+        self.campaign = [campaign_id] if campaign_id else []  # whose mail a link came in
         adapter = current_app.url_map.bind("localhost", script_name=config["APPLICATION_ROOT"])
         base = config["BASE_URL"]
         self.unsubscribe = base + adapter.build("subscriptions.unsubscribe", {"token": "T"})[:-1]
@@ -119,7 +120,7 @@ class Links:
         self._preferences = LinkSigner(Purpose.PREFERENCES)
 
     def fields(self, recipient: Recipient) -> PersonalFields:
-        payload = [recipient.subscriber_id, recipient.token_key]
+        payload = [recipient.subscriber_id, recipient.token_key, *self.campaign]
         return PersonalFields(
             recipient.name, recipient.email,
             self.unsubscribe + self._unsubscribe.dumps(payload),
@@ -275,7 +276,7 @@ class CampaignRun:
             services.pause_unrenderable(campaign, exc)
             db.session.commit()
             return False
-        self.links = Links()
+        self.links = Links(self.campaign_id)
         self.domain = bounce_domain()
         db.session.commit()
         return True

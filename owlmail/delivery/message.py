@@ -21,6 +21,16 @@ from ..campaigns.rendering import CompiledCampaign, PersonalFields
 from ..mail.mime import MailBuilder
 
 
+def feedback_headers(config, campaign_id: int | None) -> dict[str, str]:
+    """Feedback-ID for Gmail's feedback loop (campaign:list:sender, so complaints are
+    reported per campaign) and, for members of the Certified Senders Alliance, the header
+    that lets providers send complaints to the CSA."""
+    headers = {"Feedback-ID": f"{campaign_id or 0}:newsletter:{config['FEEDBACK_ID_SENDER']}"}
+    if config.get("CSA_COMPLAINTS"):
+        headers["X-CSA-Complaints"] = "csa-complaints@eco.de"
+    return headers
+
+
 class MessageBuilder:
     """Builds one campaign's mails; the constant part is encoded once."""
 
@@ -34,6 +44,7 @@ class MessageBuilder:
             "Subject": subject.replace("\r", " ").replace("\n", " "),
             "List-Id": config["LIST_ID"],
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            **feedback_headers(config, compiled.campaign_id),
         })
         self.domain = self.mail.domain
 

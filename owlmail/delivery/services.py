@@ -22,10 +22,11 @@ from ..addresses import address_hash_sql
 from ..campaigns import services as transitions
 from ..campaigns.models import Campaign, CampaignStatus, campaign_topics
 from ..campaigns.segments import segment_conditions
+from ..events import EventKind, record_event
 from ..extensions import db
 from ..mail.retry import Backoff
 from ..subscriptions.models import Subscriber, SubscriberStatus, Suppression, subscriber_topics
-from ..subscriptions.services import mark_bounced, suppressed_among
+from ..subscriptions.services import mark_bounced, soft_bounce, suppressed_among
 from ..timeutil import utcnow
 from .models import Delivery, DeliveryStatus
 from .outcomes import Outcome, Result
@@ -317,6 +318,9 @@ def defer(campaign_id: int, recipient: Recipient, code: int | None, text: str) -
     attempts = recipient.attempts + 1
     if attempts >= current_app.config["SEND_MAX_ATTEMPTS"]:
         mark_failed(campaign_id, recipient, code, f"nach {attempts} Versuchen: {text}")
+        subscriber = db.session.get(Subscriber, recipient.subscriber_id)
+        if subscriber is not None and code:  # given up on 4xx answers: a soft bounce
+            soft_bounce(campaign_id, subscriber, str(code), text, "delivery")
         return True
     d = deliveries.c
     db.session.execute(
@@ -335,7 +339,7 @@ def record_failure(campaign_id: int, recipient: Recipient, result: Result) -> No
         return
     mark_failed(campaign_id, recipient, code, text)
     if result.outcome == Outcome.REFUSED and code is not None and is_hard_bounce(code, text):
-        suppress_bounced(recipient, code, text)
+        suppress_bounced(campaign_id, recipient, code, text)
 
 
 def is_hard_bounce(code: int, text: str) -> bool:
@@ -343,10 +347,13 @@ def is_hard_bounce(code: int, text: str) -> bool:
     return 500 <= code < 600 and text.lstrip().startswith("5.1.")
 
 
-def suppress_bounced(recipient: Recipient, code: int, text: str) -> None:
-    """Hard bounce in the SMTP dialogue: subscriptions' mark_bounced."""
-    mark_bounced(db.session.get(Subscriber, recipient.subscriber_id), recipient.email_key,
-                 "delivery", {"smtp": f"{code} {text}"[:300]})
+def suppress_bounced(campaign_id: int, recipient: Recipient, code: int, text: str) -> None:
+    """Hard bounce in the SMTP dialogue: counted for the campaign's report, then
+    subscriptions' mark_bounced."""
+    subscriber = db.session.get(Subscriber, recipient.subscriber_id)
+    if subscriber is not None:
+        record_event(campaign_id, subscriber.id, EventKind.HARD_BOUNCE, str(code))
+    mark_bounced(subscriber, recipient.email_key, "delivery", {"smtp": f"{code} {text}"[:300]})
 
 
 def finish_if_done(campaign_id: int) -> bool:

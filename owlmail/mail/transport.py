@@ -4,7 +4,8 @@ A persistent connection fed finished bytes (building a message object per mail i
 times slower than the wire). TLS is always verified (`ssl.create_default_context()`,
 which honours SSL_CERT_FILE, hostname checked), MAIL_TIMEOUT bounds the connect and every
 reply, and the password is only ever sent inside TLS. Every SMTP reply is classified by
-one function, `classify_reply`. With DEV_OUTBOX each mail becomes a file instead.
+one function, `classify_reply`. With DKIM configured every mail is signed here, on its
+way out (mail/dkim.py). With DEV_OUTBOX each mail becomes a file instead.
 """
 
 import contextlib
@@ -19,6 +20,7 @@ from pathlib import Path
 from flask import current_app
 
 from ..timeutil import utcnow
+from .dkim import DkimSigner, signer_for
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +97,16 @@ def require_mail_config(config: Mapping) -> None:
 class SmtpConnection:
     """One SMTP session, opened on first use and reopened after it was lost."""
 
-    def __init__(self, settings: Mapping) -> None:
+    def __init__(self, settings: Mapping, signer: DkimSigner | None = None) -> None:
         self.settings = settings
+        self.signer = signer
         self._smtp: smtplib.SMTP | None = None
 
     @classmethod
     def from_config(cls) -> "SmtpConnection":
-        """A connection with the app's MAIL_* settings (needs an app context)."""
-        return cls({key: current_app.config.get(key) for key in SETTINGS})
+        """A connection with the app's MAIL_* settings and DKIM key (needs an app context)."""
+        return cls({key: current_app.config.get(key) for key in SETTINGS},
+                   signer_for(current_app))
 
     @property
     def is_open(self) -> bool:
@@ -165,6 +169,8 @@ class SmtpConnection:
         dot, the moment the server takes it: the caller's previous mail can be recorded
         meanwhile, and a kill before the dot leaves nothing delivered.
         """
+        if self.signer is not None:  # in a sender thread: RSA runs outside the GIL
+            message = self.signer.sign(message)
         if self._smtp is None:
             self.open()
         smtp = self._smtp
@@ -221,8 +227,9 @@ class DevOutboxConnection:
 
     is_open = True
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, signer: DkimSigner | None = None) -> None:
         self.folder = folder
+        self.signer = signer
 
     def open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -233,6 +240,8 @@ class DevOutboxConnection:
         if before_commit is not None:
             before_commit()
         self.open()
+        if self.signer is not None:
+            message = self.signer.sign(message)
         (self.folder / f"{utcnow():%Y%m%dT%H%M%S%f}-{ident}.eml").write_bytes(message)
 
     def close(self) -> None:
@@ -244,5 +253,5 @@ def make_connection() -> SmtpConnection | DevOutboxConnection:
     MailNotConfigured when there is none."""
     require_mail_config(current_app.config)
     if dev_outbox_active():
-        return DevOutboxConnection(outbox_dir())
+        return DevOutboxConnection(outbox_dir(), signer_for(current_app))
     return SmtpConnection.from_config()

@@ -10,6 +10,7 @@ email_key serves `LIKE 'q%'` whatever the database collation; a substring search
 would need pg_trgm, which not every installation has.
 """
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -159,6 +160,15 @@ def consent_event_data(event: ConsentEvent) -> dict:
         "mail_template_version": event.mail_template_version,
         "detail": event.detail or "",
     }
+
+
+def last_soft_bounce(subscriber: Subscriber) -> tuple[datetime, str] | None:
+    """When the newest soft bounce in the person's history came, and what the DSN said."""
+    steps = [event for event in subscriber.consent_events if event.action == "soft_bounce"]
+    newest = max(steps, key=lambda event: event.id, default=None)
+    if newest is None:
+        return None
+    return newest.at, json.loads(newest.detail or "{}").get("dsn", "")
 
 
 def consent_wordings(subscriber: Subscriber) -> list[ConsentText]:

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..addresses import address_hash, ascii_address, normalize_address, unkeyed_hash
+from ..events import EventKind, record_event, soft_bounced_campaigns
 from ..extensions import db
 from ..mail.mime import format_address
 from ..outbox.message import queue_raw, transactional_mail
@@ -319,23 +320,40 @@ def confirm(token: str, evidence: Evidence) -> Subscriber:
 
 def subscriber_for_link(purpose: Purpose, token: str) -> Subscriber:
     """The subscriber an unsubscribe/preferences token names (these never expire)."""
+    return link_holder(purpose, token)[0]
+
+
+def link_holder(purpose: Purpose, token: str) -> tuple[Subscriber, int | None]:
+    """The subscriber a link names, and the campaign whose mail carried it (if any).
+
+    Payload: [subscriber id, token key] from pages and transactional mails, with the
+    campaign's id as a third element in campaign mails."""
     payload = load(purpose, token)
-    if not (isinstance(payload, list) and len(payload) == 2 and isinstance(payload[0], int)):
+    if not (isinstance(payload, list) and len(payload) in (2, 3)
+            and all(_is_id(value) for value in payload[::2])):
         raise TokenError.invalid()
     subscriber = db.session.get(Subscriber, payload[0])
     if subscriber is None or not same_secret(payload[1], subscriber.token_key):
         raise TokenError.invalid()
-    return subscriber
+    return subscriber, (payload[2] if len(payload) == 3 else None)
 
 
-def unsubscribe(subscriber: Subscriber, evidence: Evidence, method: str) -> bool:
-    """Leave the list; idempotent. Returns True when this call changed the state."""
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
+def unsubscribe(subscriber: Subscriber, evidence: Evidence, method: str,
+                campaign_id: int | None = None) -> bool:
+    """Leave the list; idempotent. Returns True when this call changed the state.
+    A campaign's link counts the unsubscribe for that campaign's report."""
     if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
         return False
     subscriber.status = SubscriberStatus.UNSUBSCRIBED
     subscriber.unsubscribed_at = utcnow()
     subscriber.confirm_nonce = None
-    record(subscriber, "unsubscribed", evidence, detail={"method": method})
+    detail = {"method": method, **({"campaign": campaign_id} if campaign_id else {})}
+    record(subscriber, "unsubscribed", evidence, detail=detail)
+    record_event(campaign_id, subscriber.id, EventKind.UNSUBSCRIBE)
     return True
 
 
@@ -383,6 +401,24 @@ def mark_bounced(subscriber: Subscriber | None, email_key: str, source: str,
         subscriber.status = SubscriberStatus.BOUNCED
         record(subscriber, "bounced", Evidence.none(source), detail=detail)
     db.session.flush()
+
+
+def soft_bounce(campaign_id: int, subscriber: Subscriber, status: str, diagnostic: str,
+                source: str) -> bool:
+    """A mail of this campaign could not be delivered for now, and the sending server gave
+    up (a full mailbox, a server that kept answering 4xx). Counted once per campaign; from
+    SOFT_BOUNCE_LIMIT different campaigns the address is treated as dead: bounced and
+    suppressed. Returns True when this made the subscriber bounced."""
+    detail = {"campaign": campaign_id, "dsn": f"{status} {diagnostic}".strip()[:300]}
+    if not record_event(campaign_id, subscriber.id, EventKind.SOFT_BOUNCE, status):
+        return False  # this campaign's soft bounce was counted already
+    record(subscriber, "soft_bounce", Evidence.none(source), detail=detail)
+    count = soft_bounced_campaigns(subscriber.id)
+    if count < current_app.config["SOFT_BOUNCE_LIMIT"] or (
+            subscriber.status == SubscriberStatus.BOUNCED):
+        return False
+    mark_bounced(subscriber, subscriber.email_key, source, {**detail, "soft_bounces": count})
+    return True
 
 
 def erase(subscriber: Subscriber) -> None:

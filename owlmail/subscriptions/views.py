@@ -107,7 +107,7 @@ def _is_one_click() -> bool:
 @csrf.exempt  # the RFC 8058 POST comes without cookie or token; the page form is checked below
 def unsubscribe(token: str):
     try:
-        subscriber = services.subscriber_for_link(Purpose.UNSUBSCRIBE, token)
+        subscriber, campaign_id = services.link_holder(Purpose.UNSUBSCRIBE, token)
     except TokenError as exc:
         return _token_problem(exc, "unsubscribe")
     if request.method == "GET":
@@ -119,7 +119,7 @@ def unsubscribe(token: str):
                                form=form, button=ButtonForm(), token=token,
                                preferences_token=preferences_token)
     if _is_one_click():
-        services.unsubscribe(subscriber, Evidence.from_request(), "one-click")
+        services.unsubscribe(subscriber, Evidence.from_request(), "one-click", campaign_id)
         db.session.commit()
         return "Sie wurden abgemeldet. / You have been unsubscribed.\n", 200, {
             "Content-Type": "text/plain; charset=utf-8"}
@@ -128,7 +128,7 @@ def unsubscribe(token: str):
     except (ValidationError, CSRFError):
         return render_template("errors/error.html", status=400, message=_(
             "Das Formular ist abgelaufen. Bitte laden Sie die Seite neu.")), 400
-    services.unsubscribe(subscriber, Evidence.from_request(), "page")
+    services.unsubscribe(subscriber, Evidence.from_request(), "page", campaign_id)
     db.session.commit()
     return render_template("subscriptions/unsubscribed.html")
 

@@ -17,6 +17,8 @@ from email.message import EmailMessage
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from tests.support.dkim import verifies
+
 
 @dataclass
 class Received:
@@ -40,6 +42,7 @@ class RecordingHandler:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Each AUTH the client tried: (login, whether the session was inside TLS).
     auth_attempts: list[tuple[str, bool]] = field(default_factory=list)
+    unsigned: int = 0  # mails that came without a DKIM signature
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         with self.lock:
@@ -51,9 +54,13 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        data = envelope.original_content or envelope.content
+        signed = data.startswith(b"DKIM-Signature:")
+        if signed and not verifies(data):  # every signed mail of the suite is checked
+            return "550 5.7.20 DKIM signature does not verify"
         with self.lock:
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                          envelope.original_content or envelope.content))
+            self.unsigned += not signed
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data))
         return "250 Message accepted for delivery"
 
 

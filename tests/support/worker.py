@@ -27,6 +27,9 @@ class WorkerProcess:
             "OWLMAIL_OUTBOX_POLL_SECONDS": "0.5",
             "PYTHONUNBUFFERED": "1",
         }
+        for key in ("DKIM_DOMAIN", "DKIM_SELECTOR", "DKIM_PRIVATE_KEY_FILE"):
+            if config.get(key):
+                self.env[f"OWLMAIL_{key}"] = config[key]
         for key, value in settings.items():
             self.env[f"OWLMAIL_{key}"] = json.dumps(value)
         self.log_path = log_path

@@ -1,0 +1,1 @@
+"""The DNS records that let inboxes trust owlmail's mail, and a check of what DNS says."""

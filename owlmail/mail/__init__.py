@@ -1,0 +1,1 @@
+"""The mail infrastructure both senders share (the outbox and the campaign engine)."""

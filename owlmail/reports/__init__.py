@@ -1,0 +1,1 @@
+"""What a sent campaign did: delivered, refused, bounced, complained, unsubscribed."""

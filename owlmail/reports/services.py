@@ -1,0 +1,116 @@
+"""The numbers of one campaign's report, from its counters, deliveries and events."""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from sqlalchemy import case, func, select
+
+from ..campaigns.models import Campaign
+from ..delivery.models import Delivery, DeliveryStatus
+from ..events import CampaignEvent, EventKind
+from ..extensions import db
+from ..subscriptions.models import Subscriber
+
+TOP_DOMAINS = 10
+TIMELINE_DAYS = 14
+
+
+class DayPoint(NamedTuple):
+    """One day of the report's chart (the dashboard chart's point shape)."""
+
+    start: datetime
+    new: int
+    total: int
+
+
+@dataclass(frozen=True)
+class DomainLine:
+    domain: str
+    sent: int
+    failed: int
+
+
+@dataclass
+class Report:
+    recipients: int
+    sent: int
+    failed: int
+    skipped: int
+    hard_bounces: int
+    soft_bounces: int
+    complaints: int
+    unsubscribed: int
+    domains: list[DomainLine] = field(default_factory=list)
+    timeline: list[DayPoint] = field(default_factory=list)
+
+    @property
+    def bounced(self) -> int:
+        return self.hard_bounces + self.soft_bounces
+
+    def as_json(self) -> dict:
+        """The API's report object."""
+        return {
+            "recipients": self.recipients, "sent": self.sent, "failed": self.failed,
+            "bounced": self.bounced,
+            "bounces": {"hard": self.hard_bounces, "soft": self.soft_bounces},
+            "complaints": self.complaints, "unsubscribed": self.unsubscribed,
+            "domains": [{"domain": d.domain, "sent": d.sent, "failed": d.failed}
+                        for d in self.domains],
+        }
+
+
+def campaign_report(campaign: Campaign) -> Report:
+    """Counters of the campaign, its events by kind, its top domains and a timeline."""
+    kinds = event_counts(campaign.id)
+    return Report(
+        campaign.recipients_count, campaign.sent_count, campaign.failed_count,
+        campaign.skipped_count, kinds.get(EventKind.HARD_BOUNCE, 0),
+        kinds.get(EventKind.SOFT_BOUNCE, 0), kinds.get(EventKind.COMPLAINT, 0),
+        kinds.get(EventKind.UNSUBSCRIBE, 0), top_domains(campaign.id),
+        timeline(campaign) if campaign.started_at else [])
+
+
+def event_counts(campaign_id: int) -> dict[EventKind, int]:
+    """How many events of each kind the campaign has (erased people included)."""
+    rows = db.session.execute(
+        select(CampaignEvent.kind, func.count()).where(CampaignEvent.campaign_id == campaign_id)
+        .group_by(CampaignEvent.kind)).all()
+    return {EventKind(kind): count for kind, count in rows}
+
+
+def _domain_of(column):
+    """The part after the @, in the database's own dialect."""
+    if db.engine.dialect.name == "postgresql":
+        return func.split_part(column, "@", 2)
+    return func.substr(column, func.instr(column, "@") + 1)
+
+
+def top_domains(campaign_id: int) -> list[DomainLine]:
+    """The ten recipient domains with the most deliveries, with sent and failed."""
+    domain = _domain_of(Subscriber.email_key).label("domain")
+    sent = func.sum(case((Delivery.status == DeliveryStatus.SENT, 1), else_=0))
+    failed = func.sum(case((Delivery.status == DeliveryStatus.FAILED, 1), else_=0))
+    rows = db.session.execute(
+        select(domain, sent, failed).join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.campaign_id == campaign_id).group_by(domain)
+        .order_by(func.count().desc(), domain).limit(TOP_DOMAINS)).all()
+    return [DomainLine(row.domain, int(row[1] or 0), int(row[2] or 0)) for row in rows]
+
+
+def timeline(campaign: Campaign) -> list[DayPoint]:
+    """Per day since the start: bounces, complaints and unsubscribes, and their sum so far."""
+    start = campaign.started_at.replace(hour=0, minute=0, second=0, microsecond=0)
+    days = [start + timedelta(days=n) for n in range(TIMELINE_DAYS)]
+    stamps = db.session.scalars(select(CampaignEvent.at).where(
+        CampaignEvent.campaign_id == campaign.id, CampaignEvent.at >= start)).all()
+    per_day = [0] * TIMELINE_DAYS
+    for at in stamps:
+        index = (at - start).days
+        if 0 <= index < TIMELINE_DAYS:
+            per_day[index] += 1
+    points, total = [], 0
+    for day, new in zip(days, per_day, strict=True):
+        total += new
+        points.append(DayPoint(day, new, total))
+    return points
