@@ -74,6 +74,7 @@ def configure_templates(app: Flask) -> None:
     from flask import request
     from flask_babel import get_locale, get_translations
 
+    from .auth.services import remember_editor_language
     from .timeutil import berlin
 
     app.jinja_env.globals.update(get_locale=get_locale)
@@ -91,6 +92,7 @@ def configure_templates(app: Flask) -> None:
         chosen = request.args.get("lang")
         if chosen in app.config["LANGUAGES"]:
             response.set_cookie("lang", chosen, max_age=365 * 86400, samesite="Lax")
+            remember_editor_language(chosen)
         return response
 
 

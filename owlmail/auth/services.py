@@ -7,7 +7,8 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from flask_login import current_user
+from sqlalchemy import select, update
 
 from ..extensions import db
 from ..timeutil import utcnow
@@ -118,6 +119,17 @@ def set_password(editor: Editor, password: str) -> None:
 
 
 # --- managing editors (admins) ---------------------------------------------
+
+def remember_editor_language(language: str) -> None:
+    """Keep a logged-in editor's choice of language in the account, so it follows them to
+    another browser. Its own short transaction: the request's work is done by now."""
+    if not current_user.is_authenticated or current_user.language == language:
+        return
+    db.session.rollback()  # nothing of a failed request may ride along
+    db.session.execute(update(Editor).where(Editor.id == current_user.id)
+                       .values(language=language))
+    db.session.commit()
+
 
 def list_editors() -> list[Editor]:
     """Every editor account, active ones first, then by address."""

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from flask import current_app, url_for
-from flask_babel import get_translations
+from flask_babel import get_locale, get_translations
 from flask_babel import gettext as _
 from sqlalchemy import delete, insert, select, update
 
@@ -171,13 +171,13 @@ def request_subscription(
     name, now = clean_name(name), utcnow()
     pending = {"status": SubscriberStatus.PENDING, "requested_at": now}
     if found is None:
-        pending.update(email=email, email_key=key, name=name,
+        pending.update(email=email, email_key=key, name=name, language=str(get_locale()),
                        confirm_nonce=secrets.token_urlsafe(16), token_key=new_token_key())
         result = conn.execute(insert(subscribers), pending)
         signup = SignUp(result.inserted_primary_key[0], email, name, pending["status"],
                         pending["confirm_nonce"], pending["token_key"])
     else:
-        pending.update(name=name or found.name,
+        pending.update(name=name or found.name, language=str(get_locale()),
                        confirm_nonce=found.confirm_nonce or secrets.token_urlsafe(16))
         conn.execute(update(subscribers).where(subscribers.c.id == found.id), pending)
         conn.execute(delete(subscriber_topics).where(
@@ -313,6 +313,7 @@ def update_preferences(
     """Change name and topics; the change is logged like every consent step."""
     subscriber.name = clean_name(name)
     subscriber.topics = topics_by_slugs(topic_slugs)
+    subscriber.language = str(get_locale())  # later mails in the language used last
     record(subscriber, "preferences", evidence,
            detail={"topics": [t.slug for t in subscriber.topics]})
 
