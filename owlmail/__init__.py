@@ -68,6 +68,7 @@ def configure_templates(app: Flask) -> None:
     from flask import request
     from flask_babel import get_locale, get_translations
 
+    from .auth.services import remember_editor_language
     from .subscriptions.fields.forms import field_inputs, segment_inputs
     from .timeutil import berlin
 
@@ -88,6 +89,7 @@ def configure_templates(app: Flask) -> None:
         if chosen in app.config["LANGUAGES"]:
             response.set_cookie("lang", chosen, max_age=365 * 86400, samesite="Lax",
                                 secure=app.config["SESSION_COOKIE_SECURE"])
+            remember_editor_language(chosen)
         return response
 
 

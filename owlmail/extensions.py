@@ -6,7 +6,7 @@ from flask import has_request_context, request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import LoginManager
+from flask_login import LoginManager, current_user
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -37,11 +37,17 @@ babel = Babel()
 
 
 def select_locale() -> str:
-    """German unless the visitor chose English (?lang=en, then a cookie)."""
+    """German unless the reader chose English: ?lang=en, then an editor's account, then
+    the cookie. Outside a request (commands, jobs) German, unless force_locale says."""
     if not has_request_context():
-        return "de"  # CLI commands and scheduler jobs: German messages, no crash
-    chosen = request.args.get("lang") or request.cookies.get("lang")
+        return "de"
+    chosen = request.args.get("lang") or _editor_language() or request.cookies.get("lang")
     return "en" if chosen == "en" else "de"
+
+
+def _editor_language() -> str | None:
+    """The language kept in the logged-in editor's account (None for visitors)."""
+    return current_user.language if current_user.is_authenticated else None
 
 
 @event.listens_for(Engine, "connect")

@@ -15,6 +15,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -40,37 +41,38 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 # one request's time; the command line takes files of any size.
 UPLOAD_MAX_ROWS = 2000
 
+# Lazy: the catalogue (and so the reader's language) is consulted when a label is shown.
 STATUS_LABELS = {
-    SubscriberStatus.PENDING: "unbestätigt",
-    SubscriberStatus.CONFIRMED: "bestätigt",
-    SubscriberStatus.UNSUBSCRIBED: "abgemeldet",
-    SubscriberStatus.BOUNCED: "unzustellbar",
+    SubscriberStatus.PENDING: _l("unbestätigt"),
+    SubscriberStatus.CONFIRMED: _l("bestätigt"),
+    SubscriberStatus.UNSUBSCRIBED: _l("abgemeldet"),
+    SubscriberStatus.BOUNCED: _l("unzustellbar"),
 }
 
 
 CONSENT_ACTIONS = {
-    "requested": "Anmeldung angefragt",
-    "confirmed": "bestätigt (Double-Opt-in)",
-    "imported": "importiert",
-    "unsubscribed": "abgemeldet",
-    "preferences": "Einstellungen geändert",
-    "purged": "unbestätigt verfallen",
-    "bounced": "unzustellbar",
-    "fields": "Angaben zur Person",
-    "soft_bounce": "vorübergehend unzustellbar",
+    "requested": _l("Anmeldung angefragt"),
+    "confirmed": _l("bestätigt (Double-Opt-in)"),
+    "imported": _l("importiert"),
+    "unsubscribed": _l("abgemeldet"),
+    "preferences": _l("Einstellungen geändert"),
+    "purged": _l("unbestätigt verfallen"),
+    "bounced": _l("unzustellbar"),
+    "fields": _l("Angaben zur Person"),
+    "soft_bounce": _l("vorübergehend unzustellbar"),
 }
 
 
 @bp.app_template_filter("consent_action")
 def consent_action_label(action: str) -> str:
-    """The German words for a step in the consent history (unknown steps as stored)."""
-    return _(CONSENT_ACTIONS[action]) if action in CONSENT_ACTIONS else action
+    """A step in the consent history in the reader's language (unknown steps as stored)."""
+    return str(CONSENT_ACTIONS[action]) if action in CONSENT_ACTIONS else action
 
 
 @bp.app_template_filter("subscriber_status")
 def subscriber_status_label(status: SubscriberStatus) -> str:
-    """The German word for a subscriber's status."""
-    return _(STATUS_LABELS.get(status, str(status)))
+    """A subscriber's status in the reader's language."""
+    return str(STATUS_LABELS.get(status, status))
 
 
 @bp.errorhandler(queries.QueryError)  # AdminError is one

@@ -26,6 +26,8 @@ class Editor(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(str_enum(Role), default=Role.EDITOR)
     active: Mapped[bool] = mapped_column(default=True)
+    # The admin pages' language once the editor chose one (None: the browser's cookie).
+    language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
     # Two-factor login (TOTP): the confirmed secret, one awaiting its first code, and the

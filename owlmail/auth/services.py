@@ -8,12 +8,14 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from flask_login import current_user
+from sqlalchemy import select, update
 
 from .. import tokens
 from ..extensions import db
 from ..timeutil import utcnow
 from ..tokens import Purpose, TokenError
+from ..transactions import writing
 from . import sessions
 from .models import ApiToken, Editor, Role
 
@@ -185,6 +187,19 @@ def editor_for_reset(token: str) -> Editor:
 
 
 # --- managing editors (admins) ---------------------------------------------
+
+def remember_editor_language(language: str) -> None:
+    """Keep a logged-in editor's choice of language in the account, so it follows them to
+    another browser. Its own short transaction: the request's work is done by now."""
+    if not current_user.is_authenticated or current_user.language == language:
+        return
+    editor_id = current_user.id  # read before the rollback expires the row
+    db.session.rollback()  # nothing of a failed request may ride along
+    with writing():  # a GET reads: this short write takes SQLite's lock of its own
+        db.session.execute(update(Editor).where(Editor.id == editor_id)
+                           .values(language=language))
+        db.session.commit()
+
 
 def list_editors() -> list[Editor]:
     """Every editor account, active ones first, then by address."""

@@ -27,6 +27,7 @@ class ContactMessage(db.Model):
     email: Mapped[str] = mapped_column(String(320))
     topic_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id", ondelete="SET NULL"))
     message: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8), default="de")  # the writer's: the reply's
     status: Mapped[ContactStatus] = mapped_column(
         str_enum(ContactStatus), default=ContactStatus.NEW
     )

@@ -10,6 +10,7 @@ from datetime import timedelta
 from urllib.parse import quote
 
 from flask import current_app, url_for
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from sqlalchemy import Select, and_, case, delete, func, or_, select
 
@@ -19,7 +20,7 @@ from ..extensions import db
 from ..mail.mime import format_address
 from ..outbox.message import build_message, queue_mail, render_mail
 from ..subscriptions.models import Topic
-from ..subscriptions.services import AUTO_HEADERS
+from ..subscriptions.services import AUTO_HEADERS, topic_label
 from ..subscriptions.services import topic_choices as newsletter_topic_choices
 from ..text import one_line, safe_cell
 from ..timeutil import berlin, utcnow
@@ -63,7 +64,7 @@ def submit_message(name: str, email: str, topic_slug: str | None, text: str) -> 
                                                       Topic.hidden.is_(False)))
     row = ContactMessage(name=one_line(name, 200), email=address, topic=topic,
                          message=clean_message(text), status=ContactStatus.NEW,
-                         created_at=utcnow())
+                         created_at=utcnow(), language=str(get_locale()))
     db.session.add(row)
     db.session.flush()  # the mail links to the message in the inbox
     queue_contact_mail(row)
@@ -73,8 +74,8 @@ def submit_message(name: str, email: str, topic_slug: str | None, text: str) -> 
 def contact_subject(row: ContactMessage) -> str:
     """The subject the team sees: the topic when one was chosen, else the writer's name."""
     if row.topic:
-        return f"Kontaktformular: Idee zu {row.topic.name}"
-    return f"Kontaktformular: Nachricht von {one_line(row.name, 200)}"
+        return _("Kontaktformular: Idee zu %(topic)s", topic=row.topic.name)
+    return _("Kontaktformular: Nachricht von %(name)s", name=one_line(row.name, 200))
 
 
 def reply_address(row: ContactMessage) -> str:
@@ -86,9 +87,11 @@ def queue_contact_mail(row: ContactMessage) -> None:
     """A text/plain mail to the team, Reply-To the writer; no copy goes to the writer."""
     inbox_url = current_app.config["BASE_URL"] + url_for(
         "contact_admin.detail", message_id=row.id, _external=False)
-    text, _ = render_mail("contact", message=row, inbox_url=inbox_url,
-                          received=berlin(row.created_at))
-    msg = build_message(current_app.config["CONTACT_RECIPIENT"], contact_subject(row), text,
+    with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):  # the team's language
+        text, _html = render_mail("contact", message=row, inbox_url=inbox_url,
+                                  received=berlin(row.created_at))
+        subject = contact_subject(row)
+    msg = build_message(current_app.config["CONTACT_RECIPIENT"], subject, text,
                         reply_to=reply_address(row), headers=AUTO_HEADERS)
     queue_mail(msg, "contact", about=row.email)
 
@@ -142,19 +145,24 @@ def reopen(row: ContactMessage) -> None:
 
 
 def reply_subject(row: ContactMessage) -> str:
-    """What the writer sees as the subject of the team's answer."""
-    if row.topic:
-        return f"Re: Ihre Idee zu {row.topic.name}"
-    return "Re: Ihre Nachricht an OWL morgen"
+    """What the writer sees as the subject of the team's answer (in the writer's language)."""
+    with force_locale(row.language):
+        if row.topic:
+            return _("Re: Ihre Idee zu %(topic)s", topic=topic_label(row.topic.name))
+        return _("Re: Ihre Nachricht an OWL morgen")
 
 
 def reply_body(row: ContactMessage) -> str:
     """A greeting, room for the answer, and the original quoted below it."""
-    when = berlin(row.created_at).strftime("%d.%m.%Y um %H:%M")
+    moment = berlin(row.created_at)
     quoted = "\n".join(f"> {line}" if line else ">" for line in row.message.split("\n"))
-    return (f"Guten Tag {one_line(row.name, 200)},\n\nvielen Dank für Ihre Nachricht.\n\n\n\n"
-            f"Mit freundlichen Grüßen\nOWL morgen\n\n"
-            f"Am {when} schrieben Sie:\n{quoted}\n")
+    with force_locale(row.language):
+        return "\n\n".join((
+            _("Guten Tag %(name)s,", name=one_line(row.name, 200)),
+            _("vielen Dank für Ihre Nachricht.") + "\n\n",
+            _("Mit freundlichen Grüßen") + "\nOWL morgen",
+            _("Am %(date)s um %(time)s schrieben Sie:", date=moment.strftime("%d.%m.%Y"),
+              time=moment.strftime("%H:%M")) + f"\n{quoted}\n"))
 
 
 def reply_mailto(row: ContactMessage) -> str:

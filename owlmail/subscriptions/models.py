@@ -75,6 +75,7 @@ class Subscriber(db.Model):
     confirm_nonce: Mapped[str | None] = mapped_column(String(32))
     # Part of every unsubscribe/preferences token; replaced on erasure, so old links die.
     token_key: Mapped[str] = mapped_column(String(32), default=new_token_key)
+    language: Mapped[str] = mapped_column(String(8), default="de")  # signed up in; mails in it
 
     topics: Mapped[list[Topic]] = relationship(secondary=subscriber_topics, lazy="selectin")
     consent_events: Mapped[list["ConsentEvent"]] = relationship(

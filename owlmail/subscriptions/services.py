@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from flask import current_app, url_for
-from flask_babel import get_translations
+from flask_babel import get_locale, get_translations
 from flask_babel import gettext as _
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -212,7 +212,8 @@ def _insert_ignoring_conflict(conn):
 def _insert_pending(conn, email: str, key: str, name: str) -> SignUp | None:
     """A new pending subscriber; None when the address was inserted meanwhile."""
     values = {"status": SubscriberStatus.PENDING, "requested_at": utcnow(), "email": email,
-              "email_key": key, "name": name, "confirm_nonce": secrets.token_urlsafe(16),
+              "email_key": key, "name": name, "language": str(get_locale()),
+              "confirm_nonce": secrets.token_urlsafe(16),
               "token_key": new_token_key()}
     new_id = conn.execute(_insert_ignoring_conflict(conn).values(values)
                           .returning(_subscribers.c.id)).scalar()
@@ -225,7 +226,7 @@ def _insert_pending(conn, email: str, key: str, name: str) -> SignUp | None:
 def _renew_pending(conn, found: SignUp, name: str) -> SignUp:
     """An existing, not confirmed subscriber asks again: pending, topics chosen anew."""
     values = {"status": SubscriberStatus.PENDING, "requested_at": utcnow(),
-              "name": name or found.name,
+              "name": name or found.name, "language": str(get_locale()),
               "confirm_nonce": found.confirm_nonce or secrets.token_urlsafe(16)}
     conn.execute(update(_subscribers).where(_subscribers.c.id == found.id), values)
     conn.execute(delete(subscriber_topics).where(subscriber_topics.c.subscriber_id == found.id))
@@ -436,6 +437,7 @@ def update_preferences(
     """Change name and topics; the change is logged like every consent step."""
     subscriber.name = clean_name(name)
     subscriber.topics = topics_by_slugs(topic_slugs)
+    subscriber.language = str(get_locale())  # later mails in the language used last
     record(subscriber, "preferences", evidence,
            detail={"topics": [t.slug for t in subscriber.topics]})
 
