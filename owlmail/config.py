@@ -108,6 +108,7 @@ class Defaults:
     WTF_CSRF_TIME_LIMIT = None  # valid as long as the session: long forms must not expire
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True
+    SESSION_IDLE_HOURS = 8  # an editor's session unused this long has ended
 
     # Editors' accounts.
     REQUIRE_TWO_FACTOR = False  # true: every editor must turn on two-factor login

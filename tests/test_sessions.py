@@ -139,3 +139,84 @@ def test_a_session_past_its_lifetime_opens_nothing_and_is_purged(app, client, ma
     assert opens_nothing(client)
     with app.app_context():
         assert sessions.purge_ended() == 1
+
+
+# --- the account page lists the open sessions; idle ones end --------------------------
+
+def session_rows(app) -> list[EditorSession]:
+    with app.app_context():
+        rows = list(db.session.scalars(db.select(EditorSession).order_by(EditorSession.id)))
+        db.session.expunge_all()
+        return rows
+
+
+def test_the_account_page_lists_each_browser_and_ends_another_one(app, make_editor):
+    make_editor()
+    laptop, phone = app.test_client(), app.test_client()
+    login(laptop)
+    login(phone)
+    page = laptop.get("/admin/account").get_data(as_text=True)
+    assert page.count('action="/admin/account/sessions/') == 2
+    assert "(dieser Browser)" in page
+    phone_session = session_rows(app)[-1]
+    answer = post_form(laptop, "/admin/account", f"/admin/account/sessions/{phone_session.id}/end",
+                       {})
+    assert answer.status_code == 303
+    assert opens_nothing(phone)
+    assert laptop.get("/admin/").status_code == 200  # only the other browser's session ended
+    assert len(session_rows(app)) == 1
+
+
+def test_an_editor_cannot_end_someone_else_s_session(app, make_editor):
+    make_editor()
+    make_editor(email="zweite@owl-morgen.de")
+    mine, theirs = app.test_client(), app.test_client()
+    login(mine)
+    login(theirs, email="zweite@owl-morgen.de")
+    their_session = session_rows(app)[-1]
+    answer = post_form(mine, "/admin/account", f"/admin/account/sessions/{their_session.id}/end",
+                       {})
+    assert answer.status_code == 404
+    assert theirs.get("/admin/").status_code == 200
+
+
+def test_ending_this_browser_s_session_logs_out(app, client, make_editor):
+    make_editor()
+    login(client)
+    [row] = session_rows(app)
+    answer = post_form(client, "/admin/account", f"/admin/account/sessions/{row.id}/end", {})
+    assert answer.status_code == 303 and answer.headers["Location"].startswith("/admin/login")
+    assert opens_nothing(client)
+
+
+def test_a_session_idle_for_longer_than_the_setting_has_ended(make_app, make_editor):
+    from datetime import timedelta
+
+    from owlmail.timeutil import utcnow
+
+    app = make_app(SESSION_IDLE_HOURS=8)
+    make_editor()
+    client = app.test_client()
+    login(client)
+    assert client.get("/admin/").status_code == 200
+    with app.app_context():
+        db.session.execute(db.update(EditorSession).values(
+            last_seen_at=utcnow() - timedelta(hours=7, minutes=50)))
+        db.session.commit()
+    assert client.get("/admin/").status_code == 200  # used within the 8 hours: noted again
+    with app.app_context():
+        seen = db.session.scalar(db.select(EditorSession.last_seen_at))
+        assert utcnow() - seen < timedelta(minutes=1)
+        db.session.execute(db.update(EditorSession).values(
+            last_seen_at=utcnow() - timedelta(hours=8, minutes=1)))
+        db.session.commit()
+    assert opens_nothing(client)
+
+
+def test_last_use_is_noted_at_most_once_a_minute(app, client, make_editor):
+    make_editor()
+    login(client)
+    first = session_rows(app)[0].last_seen_at
+    for _ in range(3):
+        assert client.get("/admin/").status_code == 200
+    assert session_rows(app)[0].last_seen_at == first

@@ -11,6 +11,7 @@ from .models import AuditAction
 ACTION_LABELS = {
     AuditAction.LOGIN: _l("Anmeldung"),
     AuditAction.LOGIN_FAILED: _l("Anmeldung fehlgeschlagen"),
+    AuditAction.SESSION_ENDED: _l("Anmeldung beendet"),
     AuditAction.PASSWORD_CHANGED: _l("Passwort geändert"),
     AuditAction.PASSWORD_RESET_SENT: _l("Link zum Zurücksetzen verschickt"),
     AuditAction.PASSWORD_RESET: _l("Passwort zurückgesetzt"),

@@ -16,6 +16,7 @@ class AuditAction(enum.StrEnum):
 
     LOGIN = "login"
     LOGIN_FAILED = "login.failed"
+    SESSION_ENDED = "session.ended"
     PASSWORD_CHANGED = "password.changed"
     PASSWORD_RESET_SENT = "password.reset-sent"
     PASSWORD_RESET = "password.reset"

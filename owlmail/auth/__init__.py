@@ -15,6 +15,8 @@ def configure_login(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Bitte melden Sie sich an."
 
+    app.after_request(_note_session_use)
+
     @login_manager.user_loader
     def load_editor(editor_id: str) -> Editor | None:
         if not editor_id.isdigit() or len(editor_id) > 10:
@@ -33,6 +35,12 @@ def configure_login(app: Flask) -> None:
             return None
         flash(_("Bitte richten Sie zuerst die Zwei-Faktor-Anmeldung ein."), "error")
         return redirect(url_for("auth.two_factor"))
+
+
+def _note_session_use(response):
+    """The session's "last seen", noted after the request (see sessions.note_seen)."""
+    sessions.note_seen()
+    return response
 
 
 # Pages an editor must reach before two-factor login is set up (REQUIRE_TWO_FACTOR).

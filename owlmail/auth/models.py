@@ -94,7 +94,10 @@ class EditorSession(db.Model):
     editor_id: Mapped[int] = mapped_column(ForeignKey("editors.id", ondelete="CASCADE"), index=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_agent: Mapped[str] = mapped_column(String(300), default="")
+    ip: Mapped[str | None] = mapped_column(String(64))  # as CONSENT_IP_MODE keeps IPs
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Noted at most once a minute; a session idle for SESSION_IDLE_HOURS has ended.
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     editor: Mapped[Editor] = relationship(back_populates="sessions")
 

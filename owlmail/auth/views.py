@@ -222,7 +222,9 @@ def _account_page(status: int = 200, **context):
     context.setdefault("recovery_form", CodeForm(formdata=None, prefix="recovery"))
     return render_template(
         "auth/account.html", tokens=services.tokens_of(current_user), button=ButtonForm(),
-        codes_left=twofactor.recovery_codes_left(current_user), now=utcnow(), **context,
+        codes_left=twofactor.recovery_codes_left(current_user), now=utcnow(),
+        open_sessions=sessions.open_sessions(current_user),
+        this_session=sessions.current_session_id(), **context,
     ), status
 
 
@@ -230,6 +232,24 @@ def _account_page(status: int = 200, **context):
 @editor_required
 def account():
     return _account_page()
+
+
+@bp.post("/account/sessions/<int:session_id>/end")
+@editor_required
+def end_session(session_id: int):
+    """End one of the editor's own sessions (another browser, or this one)."""
+    if not ButtonForm().validate():
+        abort(400)
+    this_one = session_id == sessions.current_session_id()
+    if not sessions.end_one(current_user, session_id):
+        abort(404)
+    record(current_user, AuditAction.SESSION_ENDED, editor_target(current_user))
+    db.session.commit()
+    if this_one:
+        logout_user()
+        return redirect(url_for(".login"), code=303)
+    flash(_("Die Anmeldung ist beendet."), "success")
+    return redirect(url_for(".account"), code=303)
 
 
 @bp.post("/account")
