@@ -255,3 +255,58 @@ def test_the_team_reads_a_contact_mail_in_german_whoever_wrote_it(smtp_app, smtp
     deliver(smtp_app)
     [mail] = smtp.messages_to("info@owl-morgen.de")
     assert mail["Subject"] == "Kontaktformular: Nachricht von Ann"
+
+
+def test_a_campaign_reaches_each_reader_in_the_frame_of_their_language(make_app, smtp):
+    """The editors' text as written; why-you-get-this, unsubscribe and imprint in the
+    language the reader signed up in."""
+    from owlmail.delivery.engine import run_due_campaigns
+    from tests.support.campaigns import add_campaign, add_subscribers
+
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port)
+    with app.app_context():
+        add_subscribers(1, topics=["bildung"], prefix="de")
+        [english] = add_subscribers(1, topics=["bildung"], prefix="en")
+        db.session.execute(db.update(Subscriber).where(Subscriber.id == english)
+                           .values(language="en"))
+        db.session.commit()
+        add_campaign(topics=["bildung"], body="Neues aus der Region.")
+        assert run_due_campaigns() == 2
+    [german_mail] = smtp.messages_to("de0@example.org")
+    [english_mail] = smtp.messages_to("en0@example.org")
+    for mail in (german_mail, english_mail):
+        assert "Neues aus der Region." in mail.get_body(("plain",)).get_content()
+    german = " ".join(german_mail.get_body(("plain",)).get_content().split())
+    english = " ".join(english_mail.get_body(("plain",)).get_content().split())
+    assert "Newsletter abbestellen:" in german and "zum Thema Bildung" in german
+    assert "Unsubscribe from the newsletter:" in english and "on Education" in english
+    assert "abbestellen" not in english and "Unsubscribe" not in german
+
+
+def test_mails_and_api_errors_in_english_have_no_german_word(smtp_app, smtp):
+    """The confirmation mail of an English sign-up, the password-reset mail asked for in
+    English, and the API's JSON errors with ?lang=en."""
+    from tests.support.db import deliver
+    from tests.test_i18n import english_client
+
+    with smtp_app.app_context():
+        create_editor("kim@owl-morgen.de", "ein-sehr-gutes-passwort")
+        db.session.commit()
+    client = english_client(smtp_app)
+    FormClient(client).submit("/", {"email": "ann@example.org", "consent": "y"},
+                              action="/subscribe")
+    FormClient(client).submit("/admin/reset", {"email": "kim@owl-morgen.de"})
+    deliver(smtp_app)
+    problems = []
+    for received in smtp.received:
+        mail = received.message
+        for part in ("plain", "html"):
+            body = mail.get_body((part,))
+            words = visible_words(body.get_content(), "en") & GERMAN if body else set()
+            if words or GERMAN & visible_words(str(mail["Subject"]), "en"):
+                problems.append(f"{mail['Subject']} ({part}): {sorted(words)}")
+    assert len(smtp.received) == 2 and not problems, problems
+    for path in ("/api/v1/campaigns?lang=en", "/api/v1/subscribers/1?lang=en"):
+        answer = client.get(path, headers={"Authorization": "Bearer falsch"})
+        assert answer.status_code == 401
+        assert not visible_words(answer.json["error"]["message"], "en") & GERMAN

@@ -14,6 +14,8 @@ copy. A change of the mail layout reaches the archive through `rerender`.
 
 import hashlib
 
+from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import Select, select
 from sqlalchemy.orm import lazyload
@@ -30,9 +32,11 @@ STARTED = (S.SENDING, S.PAUSED, S.SENT)
 
 
 def publish(campaign: Campaign) -> ArchiveCopy:
-    """Render the archive copy (HTML and text without personal fields, feed entry)."""
-    text, html = render_archive(campaign)
-    feed_html = archive_fragment(campaign)
+    """Render the archive copy (HTML and text without personal fields, feed entry), its
+    frame in the site's first language whoever presses the button."""
+    with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
+        text, html = render_archive(campaign)
+        feed_html = archive_fragment(campaign)
     copy = db.session.get(ArchiveCopy, campaign.id) or ArchiveCopy(campaign_id=campaign.id)
     copy.html, copy.text, copy.feed_html = html, text, feed_html
     copy.digest = _digest(html, text, feed_html)

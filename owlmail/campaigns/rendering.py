@@ -36,6 +36,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
 
+from ..subscriptions.services import topic_label
 from .errors import CampaignError
 
 FIELDS = ("name", "email", "unsubscribe_url", "preferences_url")
@@ -551,14 +552,16 @@ def _layout_context(campaign, tokens: dict[str, str], archive: bool) -> dict:
 
 def receiving_reason(topic_names: list[str]) -> str:
     """Why a subscriber gets this mail, naming the campaign's topics."""
-    if not topic_names:
-        topics = ""
-    elif len(topic_names) == 1:
-        topics = f"zum Thema {topic_names[0]}"
-    else:
-        topics = "zu den Themen " + ", ".join(topic_names[:-1]) + " oder " + topic_names[-1]
-    return ("Sie erhalten diese E-Mail, weil Sie den Newsletter von OWL morgen "
-            f"{topics + ' ' if topics else ''}abonniert haben.")
+    names = [topic_label(name) for name in topic_names]
+    if not names:
+        return _("Sie erhalten diese E-Mail, weil Sie den Newsletter von OWL morgen "
+                 "abonniert haben.")
+    if len(names) == 1:
+        return _("Sie erhalten diese E-Mail, weil Sie den Newsletter von OWL morgen zum "
+                 "Thema %(topic)s abonniert haben.", topic=names[0])
+    return _("Sie erhalten diese E-Mail, weil Sie den Newsletter von OWL morgen zu den "
+             "Themen %(topics)s oder %(last)s abonniert haben.",
+             topics=", ".join(names[:-1]), last=names[-1])
 
 
 @cache

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from email.utils import formataddr
 
 from flask import current_app
+from flask_babel import force_locale
 from sqlalchemy import text
 
 from ..addresses import ascii_address
@@ -125,6 +126,16 @@ class Links:
             recipient.name, recipient.email,
             self.unsubscribe + self._unsubscribe.dumps(payload),
             self.preferences + self._preferences.dumps(payload))
+
+
+def builders_by_language(campaign) -> dict[str, MessageBuilder]:
+    """The campaign compiled once per language: the editors' text as written, the frame
+    around it (why you get this, unsubscribe, preferences, imprint) in the reader's."""
+    builders = {}
+    for language in current_app.config["LANGUAGES"]:
+        with force_locale(language):
+            builders[language] = MessageBuilder(compile_campaign(campaign))
+    return builders
 
 
 @dataclass
@@ -270,7 +281,7 @@ class CampaignRun:
         """Compile the campaign once; False (and the campaign paused) if it cannot be."""
         campaign = db.session.get(services.Campaign, self.campaign_id)
         try:
-            self.builder = MessageBuilder(compile_campaign(campaign))
+            self.builders = builders_by_language(campaign)
         except Exception as exc:  # e.g. a template gone since it was saved
             log.exception("campaign %s cannot be rendered", self.campaign_id)
             services.pause_unrenderable(campaign, exc)
@@ -514,5 +525,6 @@ class CampaignRun:
         to = ascii_address(recipient.email)
         if recipient.name:
             to = formataddr((recipient.name, to), charset="utf-8")
-        message_id = self.builder.message_id(f"{self.campaign_id}.{recipient.delivery_id}")
-        return self.builder.build(self.links.fields(recipient), to, message_id)
+        builder = self.builders.get(recipient.language) or self.builders["de"]
+        message_id = builder.message_id(f"{self.campaign_id}.{recipient.delivery_id}")
+        return builder.build(self.links.fields(recipient), to, message_id)

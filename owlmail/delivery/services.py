@@ -116,6 +116,7 @@ class Recipient:
     email_key: str
     name: str
     token_key: str
+    language: str = "de"  # the mail's frame (reason, links, footer) is in this language
 
 
 def _claimable(campaign_id: int, now: datetime):
@@ -150,7 +151,7 @@ def _wanted_recipients(campaign_id: int, ids: list[int]) -> list[Recipient]:
     d, s = deliveries.c, subscribers.c
     rows = db.session.execute(
         select(d.id, d.subscriber_id, d.attempts, s.email, s.email_key, s.name, s.token_key,
-               s.status)
+               s.status, s.language)
         .select_from(deliveries.outerjoin(subscribers, s.id == d.subscriber_id))
         .where(d.id.in_(ids)).order_by(d.id)).all()
     suppressed = suppressed_among([row.email_key for row in rows if row.email_key])
@@ -161,7 +162,8 @@ def _wanted_recipients(campaign_id: int, ids: list[int]) -> list[Recipient]:
             unwanted.append(row.id)
         else:
             wanted.append(Recipient(row.id, row.subscriber_id, row.attempts, row.email,
-                                    row.email_key, row.name or "", row.token_key))
+                                    row.email_key, row.name or "", row.token_key,
+                                    row.language or "de"))
     if unwanted:
         skip_deliveries(campaign_id, unwanted)
     return wanted
