@@ -39,6 +39,8 @@ TOOLS = {
              "the production test (nginx, gunicorn, PostgreSQL, Redis, worker, relay)"),
         Tool("smtp-sink", "/usr/sbin/smtp-sink", "postfix", "OWLMAIL_REQUIRE_POSTFIX",
              "tests and benches that need a fast SMTP sink"),
+        Tool("postfix", "/usr/sbin/postfix", "postfix", "OWLMAIL_REQUIRE_POSTFIX",
+             "bounce tests with delivery reports written by a real Postfix"),
         Tool("spamassassin", "/usr/bin/spamassassin", "spamassassin",
              "OWLMAIL_REQUIRE_SPAMASSASSIN", "spam-score tests of outgoing mail"),
     )
