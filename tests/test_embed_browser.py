@@ -21,6 +21,9 @@ from tests.conftest import log_in
 from tests.support.pages import wait_for
 
 pytestmark = pytest.mark.browser
+# axe-core would fetch the host page's stylesheets itself (its CSSOM preload), which the
+# host's policy from the README rightly refuses (no connect-src): the check needs no fetch.
+NO_PRELOAD = {"resultTypes": ["violations"], "preload": False}
 
 HOST_PAGE = """<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8"><title>OWL morgen – Digitalgipfel</title>
@@ -96,7 +99,7 @@ def serious(results) -> list[str]:
 def test_a_reader_signs_up_on_an_owl_morgen_page_and_gets_the_mail(live_server, sites, page):
     site = sites("/digitalgipfel")
     page.goto(site.page_url)
-    assert serious(Axe().run(page, context=".owlmail-embed")) == []
+    assert serious(Axe().run(page, context=".owlmail-embed", options=NO_PRELOAD)) == []
     page.get_by_label("E-Mail-Adresse").fill("leonie@example.org")
     page.get_by_label("Organisation").select_option("hochschule")
     page.get_by_label("Kreis", exact=True).select_option("paderborn")
@@ -112,8 +115,9 @@ def test_a_reader_signs_up_on_an_owl_morgen_page_and_gets_the_mail(live_server, 
 
     def confirmation_sent():
         with app.app_context():
+            # a sent mail keeps no address (retention): the one confirmation is this one
             status = db.session.scalar(select(OutboxMail.status).where(
-                OutboxMail.recipients == "leonie@example.org", OutboxMail.kind == "confirm"))
+                OutboxMail.kind == "confirm"))
             db.session.remove()
             return status == OutboxStatus.SENT
 
@@ -133,7 +137,7 @@ def test_a_reader_signs_up_on_an_owl_morgen_page_and_gets_the_mail(live_server, 
 def test_the_english_snippet_signs_up_in_english(live_server, sites, page):
     site = sites("/en/digital-summit", lang="en")
     page.goto(site.page_url)
-    assert serious(Axe().run(page, context=".owlmail-embed")) == []
+    assert serious(Axe().run(page, context=".owlmail-embed", options=NO_PRELOAD)) == []
     page.get_by_label("Email address").fill("sam@example.org")
     page.locator("#owlmail-consent").check()
     live_server.shot(page, "embed-03-host-page-en")
@@ -176,7 +180,7 @@ def test_the_editors_embed_page_previews_and_copies(live_server, make_editor, _b
     expect(page.locator("#embed-copied")).to_contain_text("kopiert")
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == page.locator("#embed-code").input_value()
-    assert serious(Axe().run(page)) == []
+    assert serious(Axe().run(page, options=NO_PRELOAD)) == []
     live_server.shot(page, "embed-05-admin-de")
     page.goto(live_server.url + "/admin/embed?lang=en")
     live_server.shot(page, "embed-06-admin-en")

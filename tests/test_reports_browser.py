@@ -24,7 +24,7 @@ def log_in(page, url: str) -> None:
 
 def test_the_report_and_the_deliverability_page_read_well(live_server, page, smtp):
     app = live_server.app
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port)
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port, DEV_OUTBOX=False)
     smtp.handler.refuse["leser3@example.org"] = "550 5.1.1 no such user"
     with app.app_context():
         create_editor("chefin@owl-morgen.de", "ein-sehr-gutes-passwort", Role.ADMIN)
