@@ -4,13 +4,13 @@ the delivery status notification to the VERP address, and it is piped into
 `flask --app owlmail bounce` as the README's master.cf line does."""
 
 import re
-import time
 
 import pytest
 
 from owlmail.delivery.engine import run_due_campaigns
 from owlmail.subscriptions.models import SubscriberStatus
 from tests.support.campaigns import add_campaign, add_subscribers
+from tests.support.pages import wait_for
 from tests.support.postfix import Postfix, usable
 from tests.support.tools import need
 from tests.test_bounces import actions, person, pipe
@@ -28,14 +28,9 @@ def postfix(smtp):
     relay.stop()
 
 
-def until(found, what: str, timeout: float = 20.0):
+def until(found, what: str):
     """Poll until found() returns something (Postfix works in its own time), bounded."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (result := found()) is not None:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
+    return wait_for(found, timeout=20.0, what=what)
 
 
 def dsn_for(smtp, verp: str) -> bytes:

@@ -17,8 +17,8 @@ import urllib.parse
 import pytest
 import trustme
 
-from tests.support.pages import links_in
-from tests.support.stack import Relay, Stack, Visitor, wait_until
+from tests.support.pages import links_in, wait_for
+from tests.support.stack import Relay, Stack, Visitor
 from tests.support.tools import TOOLS, need
 
 pytestmark = [pytest.mark.slow, pytest.mark.production, pytest.mark.timeout(240)]
@@ -103,8 +103,8 @@ def test_mail_reaches_the_relay_over_starttls_with_auth(site):
     reader = site.visitor(30)
     assert sign_up(reader, email).status == 200
 
-    (confirmation,) = wait_until(lambda: site.relay.mails_to(email), 30,
-                                 f"the confirmation mail\n{site.stack.log('worker')}")
+    (confirmation,) = wait_for(lambda: site.relay.mails_to(email), 30,
+                               what=f"the confirmation mail\n{site.stack.log('worker')}")
     assert (confirmation.tls, confirmation.login) == (True, site.relay.username)
     link = urllib.parse.urlsplit(links_in(confirmation.message, "/confirm/")[0])
     assert reader.submit(link.path, {}).status == 200
@@ -116,9 +116,9 @@ def test_mail_reaches_the_relay_over_starttls_with_auth(site):
                          {"send_at": None})
     assert answer.status < 300
 
-    campaign = wait_until(lambda: [m for m in site.relay.mails_to(email)
-                                   if m.message["Subject"] == "Digitalgipfel OWL"], 30,
-                          f"the campaign mail\n{site.stack.log('worker')}")
+    campaign = wait_for(lambda: [m for m in site.relay.mails_to(email)
+                                 if m.message["Subject"] == "Digitalgipfel OWL"], 30,
+                        what=f"the campaign mail\n{site.stack.log('worker')}")
     assert [(m.tls, m.login) for m in campaign] == [(True, site.relay.username)]
 
 

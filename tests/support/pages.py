@@ -31,7 +31,8 @@ def links_in(msg: EmailMessage, path: str) -> list[str]:
     return [url for url in re.findall(r"https?://\S+", text) if path in url]
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05):
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05,
+             what: str = "condition"):
     """Poll until predicate() is truthy; return its value, or fail after timeout."""
     deadline = time.monotonic() + timeout
     while True:
@@ -39,5 +40,5 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: f
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"{what} not met within {timeout}s")
         time.sleep(interval)

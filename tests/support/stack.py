@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.parse
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -38,7 +37,7 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tests.support.pages import hidden_fields
+from tests.support.pages import hidden_fields, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -56,18 +55,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
-    """Poll until predicate() is truthy; return its value, or raise naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout} s")
-        time.sleep(interval)
 
 
 # --- the files in deploy/ ---------------------------------------------------------------
@@ -373,7 +360,7 @@ class Stack:
             if self.with_worker:
                 self._spawn("worker", unit_command("owlmail-worker.service"))
             self._start_nginx()
-            wait_until(self._healthy, 30, f"https://{self.host}/healthz through nginx")
+            wait_for(self._healthy, 30, what=f"https://{self.host}/healthz through nginx")
         except BaseException:
             self.stop()
             raise
