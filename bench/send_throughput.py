@@ -218,11 +218,21 @@ def memory_mb(pid: int, field: str) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU time a process has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def run_worker(uri: str, port: int, connections: int, app, campaign_id: int, n: int,
                workdir: Path, extra_env: dict | None = None
-               ) -> tuple[float, float, float, float, float, int]:
-    """The real worker process sends the campaign:
-    (rate, seconds, RSS when idle, highest RSS while sending, VmHWM, failed)."""
+               ) -> tuple[float, float, float, float, float, int, str]:
+    """The real worker process sends the campaign: (rate, seconds, RSS when idle,
+    highest RSS while sending, VmHWM, failed, the worker's CPU per mail)."""
     env = {**os.environ, "OWLMAIL_SQLALCHEMY_DATABASE_URI": uri,
            "OWLMAIL_SECRET_KEY": "bench-secret", "OWLMAIL_SUPPRESSION_KEY": "bench-suppression",
            "OWLMAIL_MAIL_SERVER": "127.0.0.1",
@@ -234,6 +244,7 @@ def run_worker(uri: str, port: int, connections: int, app, campaign_id: int, n: 
                                   cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     time.sleep(2.0)  # the worker is up before the campaign becomes due
     idle = memory_mb(worker.pid, "VmRSS")
+    cpu_before = cpu_seconds(worker.pid)
     schedule_now(app, campaign_id)
     rss = hwm = 0.0
     try:
@@ -247,12 +258,16 @@ def run_worker(uri: str, port: int, connections: int, app, campaign_id: int, n: 
                 raise SystemExit(f"the worker died:\n{log.read_text()[-3000:]}")
     finally:
         hwm = memory_mb(worker.pid, "VmHWM")
+        cpu_after = cpu_seconds(worker.pid)
+        cpu = [after - before for after, before in zip(cpu_after, cpu_before, strict=True)]
         worker.send_signal(signal.SIGTERM)
         worker.wait(60)
     seconds = (finished - started).total_seconds()
     if sent != n:
         print(f"warning: {sent} of {n} sent, {failed} failed; see {log}")
-    return sent / seconds, seconds, idle, rss, hwm, failed
+    per_mail = f"{1000 * sum(cpu) / max(sent, 1):.2f} ms per mail " \
+        f"(user {1000 * cpu[0] / max(sent, 1):.2f}, system {1000 * cpu[1] / max(sent, 1):.2f})"
+    return sent / seconds, seconds, idle, rss, hwm, failed, per_mail
 
 
 def main() -> None:
@@ -283,20 +298,22 @@ def main() -> None:
               f"{args.connections} connections")
         raw = ceiling(port, message, min(args.ceiling_count, args.n), args.connections)
         print(f"ceiling    plain smtplib, pre-rendered: {raw:,.0f} mails/s")
-        rate, seconds, idle, rss, hwm, failed = run_worker(
+        rate, seconds, idle, rss, hwm, failed, cpu = run_worker(
             uri, port, args.connections, app, campaign_id, args.n, workdir)
         print(f"owlmail    worker, end to end: {rate:,.0f} mails/s "
-              f"({args.n:,} in {seconds:.1f} s, {failed} failed)")
+              f"({args.n:,} in {seconds:.1f} s, {failed} failed; "
+              f"worker CPU {cpu})")
         print(f"ratio      {rate / raw:.2f}  (target >= 0.5)")
         print(f"memory     worker RSS idle {idle:.0f} MB, highest while sending {rss:.0f} MB, "
               f"peak (VmHWM) {hwm:.0f} MB  (target < 150 MB)")
         if args.dkim:
             signed_id = add_campaign(app)
-            rate, seconds, idle, rss, hwm, failed = run_worker(
+            rate, seconds, idle, rss, hwm, failed, cpu = run_worker(
                 uri, port, args.connections, app, signed_id, args.n, workdir,
                 dkim_settings(workdir))
             print(f"with DKIM  rsa-sha256 2048: {rate:,.0f} mails/s ({seconds:.1f} s, "
-                  f"{failed} failed); ratio {rate / raw:.2f}; peak (VmHWM) {hwm:.0f} MB")
+                  f"{failed} failed; worker CPU {cpu}); "
+                  f"ratio {rate / raw:.2f}; peak (VmHWM) {hwm:.0f} MB")
     finally:
         sink.terminate()
         sink.wait(10)

@@ -45,6 +45,17 @@ def _no_outside_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
+@pytest.fixture(autouse=True)
+def _smtp_server_reachable():
+    """Each test starts with the engine's SMTP server considered reachable: a test that
+    played an outage must not make a later one wait for its back-off."""
+    from owlmail.delivery.engine import _ServerState
+
+    _ServerState.up()
+    yield
+    _ServerState.up()
+
+
 def pytest_report_header(config):
     return f"owlmail database: {'PostgreSQL ' + PG_URI if PG_URI else 'SQLite (a file per test)'}"
 

@@ -23,14 +23,6 @@ from tests.support.campaigns import add_campaign, add_subscribers, campaign_stat
 from tests.support.pages import wait_for
 
 
-@pytest.fixture(autouse=True)
-def _fresh_server_state():
-    """Each test starts with the SMTP server considered reachable."""
-    engine._ServerState.up()
-    yield
-    engine._ServerState.up()
-
-
 @pytest.fixture
 def sender_app(make_app, smtp):
     return make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port, SEND_CONNECTIONS=2,

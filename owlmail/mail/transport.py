@@ -24,7 +24,6 @@ from .dkim import DkimSigner, signer_for
 
 log = logging.getLogger(__name__)
 
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 SETTINGS = ("MAIL_SERVER", "MAIL_PORT", "MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_USERNAME",
             "MAIL_PASSWORD", "MAIL_TIMEOUT")
 
@@ -65,9 +64,21 @@ def classify_reply(code: int, text: bytes | str) -> Exception:
     return Refused(code, text)
 
 
+_DOT_LINE = re.compile(rb"\n\.")  # starts with a literal: scanned with memchr
+
+
+def dot_stuffed(message: bytes) -> bytes:
+    """The message as DATA carries it: a line that starts with a dot gets a second one
+    (RFC 5321 §4.5.2). smtplib's multi-line "^\\." tries every position of a 16 KB mail and was
+    a third of a sender thread's time holding the GIL; this takes 5 µs."""
+    stuffed = _DOT_LINE.sub(b"\n..", message)
+    return b"." + stuffed if stuffed.startswith(b".") else stuffed
+
+
 def _plain(address: str) -> str:
-    """An envelope address as it goes into MAIL FROM / RCPT TO (never with CR, LF, <>)."""
-    if any(ch in address for ch in "\r\n<> "):
+    """An envelope address as it goes into MAIL FROM / RCPT TO (ASCII, never with CR, LF,
+    <>: an IDN domain arrives as punycode)."""
+    if any(ch in address for ch in "\r\n<> ") or not address.isascii():
         raise Refused(501, f"5.1.3 invalid address {address!r}")
     return address
 
@@ -169,18 +180,20 @@ class SmtpConnection:
         dot, the moment the server takes it: the caller's previous mail can be recorded
         meanwhile, and a kill before the dot leaves nothing delivered.
         """
-        if self.signer is not None:  # in a sender thread: RSA runs outside the GIL
-            message = self.signer.sign(message)
         if self._smtp is None:
             self.open()
         smtp = self._smtp
         try:
             smtp.ehlo_or_helo_if_needed()
-            self._expect(smtp.docmd("mail", f"FROM:<{_plain(envelope_from)}>"), (250,))
-            for recipient in recipients:
-                self._expect(smtp.docmd("rcpt", f"TO:<{_plain(recipient)}>"), (250, 251))
-            self._expect(smtp.docmd("data"), (354,))
-            data = _LEADING_DOT.sub(b"..", message)
+            if len(recipients) == 1 and smtp.has_extn("pipelining"):
+                message = self._pipelined_envelope(smtp, envelope_from, recipients[0], message)
+            else:
+                message = self._signed(message)
+                self._expect(smtp.docmd("mail", f"FROM:<{_plain(envelope_from)}>"), (250,))
+                for recipient in recipients:
+                    self._expect(smtp.docmd("rcpt", f"TO:<{_plain(recipient)}>"), (250, 251))
+                self._expect(smtp.docmd("data"), (354,))
+            data = dot_stuffed(message)
             smtp.send(data if data.endswith(b"\r\n") else data + b"\r\n")
             if before_commit is not None:
                 before_commit()
@@ -192,6 +205,30 @@ class SmtpConnection:
         if code != 250:  # the transaction is over either way: no RSET needed
             self._drop_if_closed(code)
             raise classify_reply(code, text)
+
+    def _signed(self, message: bytes) -> bytes:
+        """With DKIM configured, the message signed (in a sender thread RSA runs outside
+        the GIL, so the connections sign in parallel)."""
+        return message if self.signer is None else self.signer.sign(message)
+
+    def _pipelined_envelope(self, smtp: smtplib.SMTP, envelope_from: str, recipient: str,
+                            message: bytes) -> bytes:
+        """MAIL, RCPT and DATA in one write (RFC 2920 PIPELINING, which every relay worth
+        the name offers): one round trip instead of three, and the mail is signed while
+        the server answers. Returns the (signed) message once the server said 354."""
+        smtp.send(b"MAIL FROM:<%b>\r\nRCPT TO:<%b>\r\nDATA\r\n" % (
+            _plain(envelope_from).encode("ascii"), _plain(recipient).encode("ascii")))
+        message = self._signed(message)
+        replies = [smtp.getreply() for _ in range(3)]
+        expected = ((250,), (250, 251), (354,))
+        refused = [reply for reply, good in zip(replies, expected, strict=True)
+                   if reply[0] not in good]
+        if refused:
+            if replies[2][0] == 354:  # waiting for data that must not come: hang up
+                self._abandon()
+                raise ConnectionLost(f"{refused[0][0]} {refused[0][1]!r} before DATA")
+            self._expect(refused[0], ())
+        return message
 
     def _expect(self, reply: tuple[int, bytes], good: tuple[int, ...]) -> None:
         """An unexpected reply ends the transaction (RSET) and becomes an exception."""
@@ -209,6 +246,13 @@ class SmtpConnection:
     def _drop_if_closed(self, code: int) -> None:
         if code == 421 or code < 400:
             self.close()
+
+    def _abandon(self) -> None:
+        """Drop the connection without a word (QUIT would become part of a message)."""
+        if self._smtp is not None:
+            with contextlib.suppress(OSError):
+                self._smtp.close()
+        self._smtp = None
 
     def close(self) -> None:
         """Say QUIT if the server still listens; forget the session either way."""

@@ -43,6 +43,13 @@ class RecordingHandler:
     # Each AUTH the client tried: (login, whether the session was inside TLS).
     auth_attempts: list[tuple[str, bool]] = field(default_factory=list)
     unsigned: int = 0  # mails that came without a DKIM signature
+    pipelining: bool = True  # offered in EHLO, as Postfix, Exim and the big relays do
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:  # aiosmtpd reads commands one by one: pipelined ones work
+            responses.insert(1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         with self.lock:
@@ -92,13 +99,14 @@ class SmtpServer:
 
     tls_context: offer STARTTLS and demand it before MAIL FROM (or, with implicit_tls,
     speak TLS from the first byte, SMTPS). auth: logins to accept; AUTH is then required,
-    and offered only inside TLS unless auth_over_plain_text is True (a careless relay)."""
+    and offered only inside TLS unless auth_over_plain_text is True (a careless relay).
+    pipelining=False: a server without RFC 2920 (the client then waits for each reply)."""
 
     def __init__(self, *, tls_context: ssl.SSLContext | None = None,
                  implicit_tls: bool = False, auth: dict[str, str] | None = None,
-                 auth_over_plain_text: bool = False) -> None:
+                 auth_over_plain_text: bool = False, pipelining: bool = True) -> None:
         self.port = free_port()
-        self.handler = RecordingHandler()
+        self.handler = RecordingHandler(pipelining=pipelining)
         self.tls_context, self.implicit_tls = tls_context, implicit_tls
         self.auth, self.auth_over_plain_text = auth, auth_over_plain_text
         self._controller: Controller | None = None
