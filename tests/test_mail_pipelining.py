@@ -121,3 +121,26 @@ def test_mail_rcpt_and_data_go_out_in_one_write_when_the_server_offers_pipelinin
 ])
 def test_dot_stuffing_is_what_smtplib_does(raw):
     assert dot_stuffed(raw) == smtplib._quote_periods(raw)
+
+
+def test_a_signing_error_after_the_pipelined_envelope_costs_the_session_not_the_next_mail():
+    """The server may already wait for data when signing fails: the connection is dropped,
+    so the next mail's commands never become part of a message."""
+
+    class Broken:
+        def sign(self, message: bytes) -> bytes:
+            raise ValueError("key gone")
+
+    server = SmtpServer().start()
+    try:
+        smtp = connection(server.port, Broken())
+        with pytest.raises(ValueError):
+            smtp.send("bounce@owl-morgen.de", ["anna@example.org"], MESSAGE, "1")
+        assert not smtp.is_open
+        smtp.signer = None
+        smtp.send("bounce@owl-morgen.de", ["ben@example.org"], MESSAGE, "2")
+        smtp.close()
+    finally:
+        server.stop()
+    assert [r.recipients for r in server.received] == [["ben@example.org"]]
+    assert b"MAIL FROM" not in server.received[0].data

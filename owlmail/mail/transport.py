@@ -218,7 +218,11 @@ class SmtpConnection:
         the server answers. Returns the (signed) message once the server said 354."""
         smtp.send(b"MAIL FROM:<%b>\r\nRCPT TO:<%b>\r\nDATA\r\n" % (
             _plain(envelope_from).encode("ascii"), _plain(recipient).encode("ascii")))
-        message = self._signed(message)
+        try:
+            message = self._signed(message)
+        except BaseException:  # the server may be waiting for data: that session is lost
+            self._abandon()
+            raise
         replies = [smtp.getreply() for _ in range(3)]
         expected = ((250,), (250, 251), (354,))
         refused = [reply for reply, good in zip(replies, expected, strict=True)
