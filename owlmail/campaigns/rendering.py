@@ -535,7 +535,7 @@ def _reader_values(values: dict[str, str], fields: PersonalFields) -> None:
     for number, url in enumerate(fields.links or (), start=1):
         values[f"l{number}"] = url
         values[f"lh{number}"] = escape(url)
-    values["o"] = Markup(PIXEL).format(url=fields.pixel) if fields.pixel else ""
+    values["o"] = PIXEL.format(url=escape(fields.pixel)) if fields.pixel else ""
 
 
 PIXEL = ('<img src="{url}" width="1" height="1" alt="" '

@@ -21,8 +21,8 @@ from flask_babel import force_locale
 from sqlalchemy import text
 
 from ..addresses import ascii_address
-from ..campaigns.models import CampaignStatus
 from ..campaigns.links import store_links
+from ..campaigns.models import CampaignStatus
 from ..campaigns.rendering import PersonalFields, ReaderLinks, compile_campaign
 from ..extensions import db
 from ..mail.retry import CONNECT_BACKOFF
