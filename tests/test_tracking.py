@@ -332,3 +332,51 @@ def test_the_subscriber_page_shows_the_tracking_consent(tracked, make_editor):
     log_in(client, make_editor())
     assert 'data-tracking="yes"' in client.get(f"/admin/subscribers/{ids[2]}").text
     assert 'data-tracking="no"' in client.get(f"/admin/subscribers/{ids[0]}").text
+
+
+# --- the report ---------------------------------------------------------------------------
+
+def test_the_report_counts_clicks_per_link_and_opens_only_with_consent(tracked, make_editor):
+    from tests.conftest import log_in
+    from tests.test_reports import report
+
+    app, campaign_id, _ids, mails = tracked
+    anonymous = click_links(mails["leser0@example.org"][1])
+    click(app, anonymous[1])
+    click(app, anonymous[1])
+    click(app, click_links(mails["leser1@example.org"][0])[1])  # from the text part
+    own = mails["leser2@example.org"][1]
+    click(app, click_links(own)[0])
+    click(app, pixels(own)[0])
+    click(app, pixels(mails["leser3@example.org"][1])[0])
+    click(app, anonymous[0], method="HEAD")
+    click(app, anonymous[0], agent="Mozilla/5.0 Mimecast URL Protect")
+    flush(app)
+
+    data = report(app, campaign_id)
+    assert data["sent"] == 4 and data["clicks"] == 4
+    assert data["links"] == [{"url": LINKS[1], "clicks": 3}, {"url": LINKS[0], "clicks": 1}]
+    assert (data["opens"], data["unique_clickers"]) == (2, 1)
+    assert (data["tracking_readers"], data["tracking_share"]) == (2, 0.5)
+    assert data["filtered"] == 2
+    assert data["unsubscribed"] == 0 and data["bounces"] == {"hard": 0, "soft": 0}
+
+    client = app.test_client()
+    log_in(client, make_editor())
+    page = client.get(f"/admin/campaigns/{campaign_id}/report").text
+    assert 'data-stat="clicks">4<' in page and 'data-stat="opens">2<' in page
+    assert 'data-stat="tracking-share">50 %<' in page and 'data-filtered="2"' in page
+    assert page.index(LINKS[1].replace("&", "&amp;")) < page.index(LINKS[0])
+    assert "nur Leserinnen und Leser mit Einwilligung" in page
+    assert "Klicks in den ersten 14 Tagen" in page
+    english = client.get(f"/admin/campaigns/{campaign_id}/report?lang=en").text
+    assert "only readers who agreed" in english
+
+
+def test_a_campaign_without_clicks_reports_zeros(tracked):
+    from tests.test_reports import report
+
+    app, campaign_id, _ids, _mails = tracked
+    data = report(app, campaign_id)
+    assert (data["clicks"], data["opens"], data["filtered"]) == (0, 0, 0)
+    assert [line["clicks"] for line in data["links"]] == [0, 0]
