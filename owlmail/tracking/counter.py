@@ -73,7 +73,7 @@ class Counter:
                 return
             self.pid = os.getpid()
         threading.Thread(target=self._run, name="click-counter", daemon=True).start()
-        atexit.register(self.flush)
+        atexit.register(self.last_flush)
 
     def _run(self) -> None:
         while True:
@@ -83,6 +83,15 @@ class Counter:
                 self.flush()
             except Exception:  # the next round tries again with what came meanwhile
                 log.exception("writing click counts failed")
+
+    def last_flush(self, attempts: int = 3) -> None:
+        """At exit: what is still buffered, tried a few times (nothing comes after)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self.flush()
+                return
+            except Exception:
+                log.exception("writing click counts at exit failed (attempt %s)", attempt)
 
     def take(self) -> tuple[dict, dict]:
         """What is buffered, leaving the buffer empty."""
@@ -139,9 +148,12 @@ def _insert(model):
 
 
 def write(links: dict, readers: dict) -> int:
-    """Add a batch to the aggregate rows and (consent still given) the readers' rows."""
+    """Add a batch to the aggregate rows and (consent still given) the readers' rows.
+
+    Rows go in key order: two processes writing the same rows then lock them in the same
+    order and wait for each other instead of deadlocking (PostgreSQL)."""
     rows = [{"campaign_id": c, "link": n, "hour": h, "clicks": k, "filtered": f}
-            for (c, n, h), (k, f) in links.items()]
+            for (c, n, h), (k, f) in sorted(links.items())]
     for start in range(0, len(rows), CHUNK):
         statement = _insert(LinkCount).values(rows[start:start + CHUNK])
         db.session.execute(statement.on_conflict_do_update(
@@ -154,7 +166,7 @@ def write(links: dict, readers: dict) -> int:
 def _write_readers(readers: dict) -> int:
     consenting = _consenting({reader for _c, reader, _n in readers})
     rows = [{"campaign_id": c, "subscriber_id": s, "link": n, "first_at": at, "count": k}
-            for (c, s, n), (at, k) in readers.items() if s in consenting]
+            for (c, s, n), (at, k) in sorted(readers.items()) if s in consenting]
     for start in range(0, len(rows), CHUNK):
         statement = _insert(ReaderActivity).values(rows[start:start + CHUNK])
         db.session.execute(statement.on_conflict_do_update(
