@@ -380,3 +380,54 @@ def test_a_campaign_without_clicks_reports_zeros(tracked):
     data = report(app, campaign_id)
     assert (data["clicks"], data["opens"], data["filtered"]) == (0, 0, 0)
     assert [line["clicks"] for line in data["links"]] == [0, 0]
+
+
+def test_the_embedded_form_offers_tracking_unticked_and_logs_it(make_app):
+    from tests.test_embed import HOST, post
+
+    app = make_app(EMBED_ORIGINS=[HOST])
+    client = app.test_client()
+    snippet = client.get("/embed/form").text
+    box = re.search(r'<input[^>]*name="tracking"[^>]*>', snippet)[0]
+    assert "checked" not in box and "required" not in box
+    assert post(client, {"email": "ina@example.org", "tracking": "y"}, Origin=HOST
+                ).status_code == 303
+    assert post(client, {"email": "ole@example.org"}, Origin=HOST).status_code == 303
+    with app.app_context():
+        flags = dict(db.session.execute(select(Subscriber.email, Subscriber.tracking)).all())
+        assert flags == {"ina@example.org": True, "ole@example.org": False}
+        assert db.session.scalar(select(ConsentEvent.action).where(
+            ConsentEvent.action == "tracking_given")) == "tracking_given"
+
+
+def test_signing_up_again_unticked_takes_a_pending_tracking_consent_back(app, browser_form):
+    for tracking in ({"tracking": "y"}, {}):
+        browser_form.submit("/", {"email": "kim@example.org", "consent": "y", **tracking},
+                            action="/subscribe")
+    with app.app_context():
+        person = db.session.scalar(select(Subscriber))
+        assert person.tracking is False
+        assert [e.action for e in person.consent_events] == [
+            "requested", "tracking_given", "requested", "tracking_withdrawn"]
+
+
+def test_link_tokens_signed_with_an_older_key_still_work(make_app):
+    from owlmail.tokens import NumberSigner, Purpose, TokenError
+
+    old = make_app(SECRET_KEY="old-key")
+    with old.app_context():
+        token = NumberSigner(Purpose.CLICK).dumps(3, 1)
+    rotated = make_app(SECRET_KEY="new-key", SECRET_KEY_FALLBACKS=["old-key"])
+    with rotated.app_context():
+        assert NumberSigner(Purpose.CLICK).loads(token) == (3, 1)
+        assert NumberSigner(Purpose.CLICK).dumps(3, 1) != token
+        with pytest.raises(TokenError):
+            NumberSigner(Purpose.OPEN).loads(token)  # a click token is no open token
+    fresh = make_app(SECRET_KEY="new-key")
+    with fresh.app_context(), pytest.raises(TokenError):
+        NumberSigner(Purpose.CLICK).loads(token)
+
+
+def test_the_privacy_notice_explains_the_counting(client):
+    page = client.get("/datenschutz").text
+    assert "Klicks in Newslettern" in page and "TDDDG" in page
