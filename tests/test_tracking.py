@@ -431,3 +431,15 @@ def test_link_tokens_signed_with_an_older_key_still_work(make_app):
 def test_the_privacy_notice_explains_the_counting(client):
     page = client.get("/datenschutz").text
     assert "Klicks in Newslettern" in page and "TDDDG" in page
+
+
+def test_an_open_of_a_campaign_that_does_not_exist_spoils_no_batch(tracked):
+    from owlmail.tokens import NumberSigner, Purpose
+
+    app, campaign_id, ids, mails = tracked
+    with app.app_context():
+        ghost = NumberSigner(Purpose.OPEN).dumps(campaign_id + 100, ids[2])
+    assert app.test_client().get(f"/o/{ghost}.gif").status_code == 200
+    click(app, click_links(mails["leser0@example.org"][1])[0])
+    assert totals(app, campaign_id) == (1, 0)
+    assert count(app, LinkCount) == 1

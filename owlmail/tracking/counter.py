@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from ..campaigns.models import Campaign
 from ..extensions import db
 from ..subscriptions.models import Subscriber
 from ..timeutil import utcnow
@@ -31,6 +32,7 @@ from .models import LinkCount, ReaderActivity
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # rows per statement (SQLite bounds the parameters of one statement)
+KEEP_AT_MOST = 100_000  # entries kept for another try when writing fails again and again
 _KEY = "owlmail.click_counter"
 
 
@@ -116,8 +118,13 @@ class Counter:
             return count
 
     def _put_back(self, links: dict, readers: dict) -> None:
-        """A batch that could not be written waits for the next round."""
+        """A batch that could not be written waits for the next round (within bounds: a
+        database away for long must not fill the memory)."""
         with self.lock:
+            if len(self.links) + len(self.readers) > KEEP_AT_MOST:
+                log.error("dropping %s click counts that could not be written",
+                          len(links) + len(readers))
+                return
             for key, (clicks, filtered) in links.items():
                 counts = self.links.setdefault(key, [0, 0])
                 counts[0] += clicks
@@ -152,8 +159,10 @@ def write(links: dict, readers: dict) -> int:
 
     Rows go in key order: two processes writing the same rows then lock them in the same
     order and wait for each other instead of deadlocking (PostgreSQL)."""
+    campaigns = _existing_campaigns({key[0] for key in links} | {key[0] for key in readers})
     rows = [{"campaign_id": c, "link": n, "hour": h, "clicks": k, "filtered": f}
-            for (c, n, h), (k, f) in sorted(links.items())]
+            for (c, n, h), (k, f) in sorted(links.items()) if c in campaigns]
+    readers = {key: value for key, value in readers.items() if key[0] in campaigns}
     for start in range(0, len(rows), CHUNK):
         statement = _insert(LinkCount).values(rows[start:start + CHUNK])
         db.session.execute(statement.on_conflict_do_update(
@@ -173,6 +182,14 @@ def _write_readers(readers: dict) -> int:
             index_elements=["campaign_id", "subscriber_id", "link"],
             set_={"count": ReaderActivity.count + statement.excluded["count"]}))
     return len(rows)
+
+
+def _existing_campaigns(ids: set[int]) -> set[int]:
+    """Those campaigns that exist (a pixel names its campaign unchecked: one row naming a
+    missing campaign must not keep the whole batch from being written)."""
+    if not ids:
+        return set()
+    return set(db.session.scalars(select(Campaign.id).where(Campaign.id.in_(ids))))
 
 
 def _consenting(ids: set[int]) -> set[int]:
