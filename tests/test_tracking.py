@@ -443,3 +443,18 @@ def test_an_open_of_a_campaign_that_does_not_exist_spoils_no_batch(tracked):
     click(app, click_links(mails["leser0@example.org"][1])[0])
     assert totals(app, campaign_id) == (1, 0)
     assert count(app, LinkCount) == 1
+
+
+def test_the_unsubscribe_page_s_topic_form_leaves_the_tracking_consent_alone(tracked):
+    from tests.support.pages import hidden_fields
+
+    app, _campaign_id, ids, mails = tracked
+    html = mails["leser2@example.org"][1]
+    unsubscribe = re.search(r'href="(http://owlmail.test/unsubscribe/[^"]+)"', html)[1]
+    client = app.test_client()
+    page = client.get(path(unsubscribe))
+    action = re.search(r'<form method="post" action="([^"]*/preferences/[^"]+)"', page.text)[1]
+    assert client.post(action, data={**hidden_fields(page.data), "topics": ["it"]}
+                       ).status_code == 303
+    with app.app_context():
+        assert db.session.get(Subscriber, ids[2]).tracking is True

@@ -155,9 +155,10 @@ def preferences(token: str):
     elif form.validate():
         services.update_preferences(subscriber, form.name.data, form.topics.data or [],
                                     Evidence.from_request())
-        given = bool(form.tracking.data)
-        services.set_tracking(subscriber, given, tracking_version() if given else None,
-                              Evidence.from_request())
+        if request.form.get("tracking_offered"):  # not the unsubscribe page's short form
+            given = bool(form.tracking.data)
+            services.set_tracking(subscriber, given, tracking_version() if given else None,
+                                  Evidence.from_request())
         fields.change_values(subscriber.id, given_values(form), fields.form_fields(),
                              Evidence.from_request())
         db.session.commit()
