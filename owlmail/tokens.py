@@ -142,7 +142,7 @@ class NumberSigner:
         self.keys = [signer.derive_key(key) for key in reversed(signer.secret_keys)]
 
     def _mac(self, key: bytes, numbers: str) -> str:
-        mac = hmac.new(key, numbers.encode("ascii"), "sha256").digest()[: self.MAC_BYTES]
+        mac = hmac.digest(key, numbers.encode("ascii"), "sha256")[: self.MAC_BYTES]
         return base64.urlsafe_b64encode(mac).decode("ascii")
 
     def dumps(self, *numbers: int) -> str:

@@ -605,9 +605,14 @@ class _LinkTable:
         return _ANCHOR.sub(lambda anchor: _HREF.sub(href, anchor.group(0), count=1), html)
 
     def slots(self, text: str, html: bool) -> str:
-        """Stand-ins as format fields: {l3} (text), {lh3} (HTML-escaped)."""
-        return re.sub(re.escape(self.prefix) + r"L(\d+)x",
-                      r"{lh\1}" if html else r"{l\1}", text)
+        """Stand-ins as format fields: {l3} (text), {lh3} (HTML-escaped). In HTML each
+        href gets a line of its own (line breaks inside a tag are only whitespace): the
+        mail builder encodes lines it has seen before from memory, so a reader's own
+        links then cost a short line each, not the whole paragraph around them."""
+        if not html:
+            return re.sub(re.escape(self.prefix) + r"L(\d+)x", r"{l\1}", text)
+        return re.sub(r'\shref="' + re.escape(self.prefix) + r'L(\d+)x"',
+                      r'\nhref="{lh\1}"\n', text)
 
 
 _ANCHOR = re.compile(r"<a\s[^>]*>")
@@ -631,7 +636,7 @@ def _compile_variant(campaign, tree, has_name: bool, tokens: dict[str, str],
         source, tokens.values(), table.placeholder if table else None), **context)
     html, text = _fill_html(html, tokens), _fill_text(text, tokens)
     if table is not None:
-        html = table.slots(html, True).replace("</body>", "{o}</body>", 1)
+        html = table.slots(html, True).replace("</body>", "{o}\n</body>", 1)
         text = table.slots(text, False)
     return _Variant(_Pieces(text), _Pieces(html), "{nu}" in html or "{eu}" in html)
 
