@@ -196,6 +196,7 @@ def test_counts_reach_the_database_in_the_background(tracked):
 
     wait_for(written, timeout=5, what="the click count written by the background thread")
     assert not counter(app).links
+    counter(app).stop()
 
 
 def test_withdrawing_tracking_consent_makes_the_next_mail_anonymous(tracked, smtp):

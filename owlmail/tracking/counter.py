@@ -46,6 +46,7 @@ class Counter:
         self.lock = threading.Lock()  # guards the two dicts
         self.writing = threading.Lock()  # one batch at a time; flush() waits for it
         self.wake = threading.Event()
+        self.stopped = threading.Event()
         self.links: dict[tuple[int, int, datetime], list[int]] = {}  # [clicks, filtered]
         self.readers: dict[tuple[int, int, int], list] = {}  # [first_at, count]
         self.pid: int | None = None
@@ -78,13 +79,18 @@ class Counter:
         atexit.register(self.last_flush)
 
     def _run(self) -> None:
-        while True:
+        while not self.stopped.is_set():
             self.wake.wait(self.seconds)
             self.wake.clear()
             try:
                 self.flush()
             except Exception:  # the next round tries again with what came meanwhile
                 log.exception("writing click counts failed")
+
+    def stop(self) -> None:
+        """End the writer thread after one more round (tests; a process just exits)."""
+        self.stopped.set()
+        self.wake.set()
 
     def last_flush(self, attempts: int = 3) -> None:
         """At exit: what is still buffered, tried a few times (nothing comes after)."""
