@@ -459,3 +459,12 @@ def test_the_unsubscribe_page_s_topic_form_leaves_the_tracking_consent_alone(tra
                        ).status_code == 303
     with app.app_context():
         assert db.session.get(Subscriber, ids[2]).tracking is True
+
+
+def test_the_api_names_a_subscriber_s_tracking_consent(tracked):
+    from tests.test_api import Api, make_token
+
+    app, _campaign_id, ids, _mails = tracked
+    api = Api(app.test_client(), make_token(app))
+    assert api.get(f"/subscribers/{ids[2]}").json["tracking"] is True
+    assert api.get(f"/subscribers/{ids[0]}").json["tracking"] is False

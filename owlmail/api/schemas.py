@@ -266,6 +266,9 @@ class SubscriberDetailSchema(SubscriberSchema):
     created_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     confirmed_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     unsubscribed_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    tracking = fields.Boolean(metadata={"description": "agrees that their own opens and "
+                                        "clicks are counted (tracking_given / "
+                                        "tracking_withdrawn in the history)"})
     consent_history = fields.List(fields.Nested(ConsentEventSchema), required=True)
     consent_texts = fields.List(fields.Nested(ConsentTextSchema), required=True,
                                 metadata={"description": "the exact wording of each "
