@@ -95,8 +95,9 @@ def make_app(uri: str, port: int, connections: int):
                       instance_path=str(Path(tempfile.gettempdir()) / "owlmail-bench-instance"))
 
 
-def seed(app, n: int) -> int:
-    """Empty schema, the topics, N confirmed subscribers and one due campaign; its id."""
+def seed(app, n: int, tracking_percent: int = 0) -> int:
+    """Empty schema, the topics, N confirmed subscribers (this percentage of them with
+    tracking consent: their own link tokens and an open pixel) and one due campaign."""
     from sqlalchemy import insert
 
     from owlmail.extensions import db
@@ -115,7 +116,8 @@ def seed(app, n: int) -> int:
             rows = [{"email": f"leser{i}@example.org", "email_key": f"leser{i}@example.org",
                      "name": f"Leserin {i}" if i % 2 else "", "status": "confirmed",
                      "source": "bench", "created_at": now, "requested_at": now,
-                     "confirmed_at": now, "token_key": f"k{i:010d}"}
+                     "confirmed_at": now, "token_key": f"k{i:010d}",
+                     "tracking": i % 100 < tracking_percent}
                     for i in range(start, min(start + chunk, n))]
             db.session.execute(insert(Subscriber.__table__), rows)
             db.session.commit()
@@ -282,6 +284,8 @@ def main() -> None:
                         help="mails for the plain-smtplib ceiling (at most --n)")
     parser.add_argument("--dkim", action="store_true",
                         help="then send a second campaign to all N with DKIM signing on")
+    parser.add_argument("--tracking", type=int, default=0, metavar="PERCENT",
+                        help="readers with tracking consent (own links and pixel)")
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
@@ -293,7 +297,7 @@ def main() -> None:
         uri = fresh_database(args.database_uri, workdir)
         app = make_app(uri, port, args.connections)
         began = time.perf_counter()
-        campaign_id = seed(app, args.n)
+        campaign_id = seed(app, args.n, args.tracking)
         print(f"database   {uri.split('@')[-1]}: {args.n:,} subscribers seeded in "
               f"{time.perf_counter() - began:.1f} s")
         message = sample_message(app, campaign_id)

@@ -135,11 +135,12 @@ def configure_blueprints(app: Flask) -> None:
     from .public.views import bp as public_bp
     from .reports.views import bp as reports_bp
     from .subscriptions.views import bp as subscriptions_bp
+    from .tracking.views import bp as tracking_bp
 
     for blueprint in (
         public_bp, subscriptions_bp, contact_bp, auth_bp, admin_bp, campaigns_bp, delivery_bp,
         contact_admin_bp, audit_bp, embed_bp, embed_admin_bp, fields_bp, reports_bp,
-        deliverability_bp,
+        deliverability_bp, tracking_bp,
     ):
         app.register_blueprint(blueprint)
     if app.config["DEV_OUTBOX"]:  # a deliberate development mode: otherwise no such route

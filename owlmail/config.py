@@ -91,6 +91,10 @@ class Defaults:
     SEND_RETRY_SECONDS = [60, 300, 900, 1800, 3600, 7200]  # back-off after the n-th 4xx
     SEND_MAX_ATTEMPTS = 8  # then a delivery that only got 4xx answers is failed
     SEND_LEASE_SECONDS = 120  # how long a claimed batch belongs to one worker
+    # Clicks and opens are counted in memory and written in batches: every this many
+    # seconds (0: only when asked, e.g. in tests), or sooner once this many are waiting.
+    CLICK_FLUSH_SECONDS = 1.0
+    CLICK_FLUSH_SIZE = 500
 
     # Operator data for imprint, privacy page and mail footers.
     OPERATOR_NAME = "OstWestfalenLippe GmbH"

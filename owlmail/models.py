@@ -2,7 +2,7 @@
 
 from .audit.models import AuditEntry
 from .auth.models import ApiToken, Editor, EditorSession, RecoveryCode, Role
-from .campaigns.models import ArchiveCopy, Campaign, CampaignStatus
+from .campaigns.models import ArchiveCopy, Campaign, CampaignLink, CampaignStatus
 from .contact.models import ContactMessage, ContactStatus
 from .delivery.models import Delivery, DeliveryStatus, SendPace, SendStamp
 from .events import CampaignEvent
@@ -23,11 +23,13 @@ from .subscriptions.models import (
     Suppression,
     Topic,
 )
+from .tracking.models import LinkCount, ReaderActivity
 
 __all__ = [
-    "ApiToken", "ArchiveCopy", "AuditEntry", "Campaign", "CampaignEvent", "CampaignStatus",
-    "ConsentEvent", "ConsentText", "ContactMessage", "ContactStatus", "Delivery",
-    "DeliveryStatus", "Editor", "EditorSession", "FieldKind", "FieldOption", "FieldValue",
-    "JobRun", "OutboxMail", "OutboxStatus", "RecoveryCode", "Role", "SegmentValue", "SendPace",
-    "SendStamp", "Subscriber", "SubscriberField", "SubscriberStatus", "Suppression", "Topic",
+    "ApiToken", "ArchiveCopy", "AuditEntry", "Campaign", "CampaignEvent", "CampaignLink",
+    "CampaignStatus", "ConsentEvent", "ConsentText", "ContactMessage", "ContactStatus",
+    "Delivery", "DeliveryStatus", "Editor", "EditorSession", "FieldKind", "FieldOption",
+    "FieldValue", "JobRun", "LinkCount", "OutboxMail", "OutboxStatus", "ReaderActivity",
+    "RecoveryCode", "Role", "SegmentValue", "SendPace", "SendStamp", "Subscriber",
+    "SubscriberField", "SubscriberStatus", "Suppression", "Topic",
 ]

@@ -292,7 +292,7 @@ def test_the_hourly_limit_holds_across_runs(make_app, smtp):
 
 def test_a_campaign_that_cannot_be_rendered_is_paused_with_the_reason(sender_app, smtp,
                                                                       monkeypatch):
-    def broken(campaign):
+    def broken(campaign, **options):
         raise ValueError("Vorlage fehlt")
 
     monkeypatch.setattr(engine, "compile_campaign", broken)

@@ -127,6 +127,9 @@ def site(make_app, make_editor):
             ("subscriptions.preferences", "token"): sign(Purpose.PREFERENCES,
                                                          [confirmed.id, confirmed.token_key]),
             ("auth.reset_password", "token"): reset_token(db.session.get(Editor, kim_id)),
+            # Link tokens no campaign sent: the page that says the link is unknown.
+            ("tracking.click", "token"): "1.1.AAAAAAAAAAAAAAAA",
+            ("tracking.opened", "token"): "1.1.AAAAAAAAAAAAAAAA",
             "field_id": db.session.scalars(select(SubscriberField.id)).first(),
         }
         data_words = {w.lower() for topic in db.session.scalars(select(Topic))

@@ -58,6 +58,8 @@ CONSENT_ACTIONS = {
     "preferences": _l("Einstellungen geändert"),
     "purged": _l("unbestätigt verfallen"),
     "bounced": _l("unzustellbar"),
+    "tracking_given": _l("Klick-Auswertung erlaubt"),
+    "tracking_withdrawn": _l("Klick-Auswertung widerrufen"),
     "fields": _l("Angaben zur Person"),
     "soft_bounce": _l("vorübergehend unzustellbar"),
 }

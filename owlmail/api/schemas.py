@@ -144,6 +144,11 @@ class DomainLineSchema(ma.Schema):
     failed = fields.Integer(required=True)
 
 
+class LinkClicksSchema(ma.Schema):
+    url = fields.String(required=True)
+    clicks = fields.Integer(required=True)
+
+
 class ReportSchema(ma.Schema):
     recipients = fields.Integer(required=True)
     sent = fields.Integer(required=True)
@@ -153,6 +158,22 @@ class ReportSchema(ma.Schema):
     complaints = fields.Integer(required=True)
     unsubscribed = fields.Integer(required=True)
     domains = fields.List(fields.Nested(DomainLineSchema), required=True)
+    clicks = fields.Integer(required=True, metadata={
+        "description": "Clicks on the campaign's links by people, every reader counted "
+                       "(anonymously without tracking consent)"})
+    links = fields.List(fields.Nested(LinkClicksSchema), required=True,
+                        metadata={"description": "The body's links, most clicked first"})
+    opens = fields.Integer(required=True, metadata={
+        "description": "Readers with tracking consent only: how many opened the mail "
+                       "(loaded its image or clicked a link)"})
+    unique_clickers = fields.Integer(required=True, metadata={
+        "description": "Readers with tracking consent only: how many clicked a link"})
+    tracking_readers = fields.Integer(required=True, metadata={
+        "description": "Readers the campaign reached who agree to tracking (today)"})
+    tracking_share = fields.Float(required=True, metadata={
+        "description": "tracking_readers / sent (0 to 1)"})
+    filtered = fields.Integer(required=True, metadata={
+        "description": "Fetches not counted: HEAD requests and known link scanners"})
 
 
 class CampaignQuerySchema(GermanSchema):
@@ -245,6 +266,9 @@ class SubscriberDetailSchema(SubscriberSchema):
     created_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     confirmed_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     unsubscribed_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    tracking = fields.Boolean(metadata={"description": "agrees that their own opens and "
+                                        "clicks are counted (tracking_given / "
+                                        "tracking_withdrawn in the history)"})
     consent_history = fields.List(fields.Nested(ConsentEventSchema), required=True)
     consent_texts = fields.List(fields.Nested(ConsentTextSchema), required=True,
                                 metadata={"description": "the exact wording of each "

@@ -81,3 +81,15 @@ class ArchiveCopy(db.Model):
     feed_html: Mapped[str] = mapped_column(Text)  # the body alone, for the Atom feed
     digest: Mapped[str] = mapped_column(String(64))  # sha256 of the three, for ETags
     rendered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignLink(db.Model):
+    """A link in a campaign's body, by its number: what `/r/<token>` leads to. Written once
+    when sending starts; a token only carries the number, the address comes from here."""
+
+    __tablename__ = "campaign_links"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    url: Mapped[str] = mapped_column(Text)

@@ -4,7 +4,10 @@ INTERFACE (used by the delivery engine, preview and test send):
 
     fields = PersonalFields(name=..., email=..., unsubscribe_url=..., preferences_url=...)
     compiled = compile_campaign(campaign)          # once per campaign
+    compiled = compile_campaign(campaign, track=True)   # links through BASE_URL/r/<token>
     text, html = compiled.render(fields)           # per recipient, cheap
+    compiled.links                                 # [url of link 1, link 2, …] when tracked
+    ReaderLinks(campaign_id, len(compiled.links)).fields(fields)  # a consenting reader's
     compiled.subject, compiled.preheader           # plain strings
     validate_body(body)                            # raises CampaignError at save time
 
@@ -13,8 +16,15 @@ fields and `{% if name %}` survive the check. Compiling renders Markdown, saniti
 it with nh3, wraps it in the mail layout and inlines the CSS once for each of the
 two variants (name empty / name given), with unique tokens where personal fields go.
 render() then only picks a variant and joins the literal pieces with the values.
+
+With `track=True` (the delivery engine; never the archive, previews or test copies) every
+http(s) link of the body, in HTML and text, is numbered and leads through BASE_URL/r/:
+readers without tracking consent get the campaign's anonymous token of each link, baked
+into the compiled variant once (the same for all of them, so they cost nothing per mail);
+readers with consent get their own tokens and a 1×1 open pixel, filled in per mail.
 """
 
+import html as htmllib
 import re
 import secrets
 import textwrap
@@ -37,6 +47,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
 
 from ..subscriptions.services import topic_label
+from ..tokens import NumberSigner, Purpose
 from .errors import CampaignError
 
 FIELDS = ("name", "email", "unsubscribe_url", "preferences_url")
@@ -50,6 +61,10 @@ class PersonalFields:
     email: str
     unsubscribe_url: str
     preferences_url: str
+    # A reader with tracking consent: their own URL of each link (by number) and of the
+    # open pixel. None: the campaign's anonymous links, no pixel.
+    links: tuple[str, ...] | None = None
+    pixel: str = ""
 
 
 class CampaignContent(Protocol):
@@ -294,8 +309,10 @@ def markdown_to_html(source: str) -> str:
 class TextWriter:
     """Renders markdown-it's tokens as a readable plain text mail."""
 
-    def __init__(self, placeholders: Iterable[str] = ()) -> None:
+    def __init__(self, placeholders: Iterable[str] = (),
+                 link: Callable[[str], str] | None = None) -> None:
         self.placeholders = tuple(placeholders)  # not counted when underlining headings
+        self.link = link  # rewrites a link's address (tracking), or None
         self.blocks: list[str] = []
         self.quote = 0
         self.lists: list[list] = []  # [ordered, next number] per open list
@@ -337,7 +354,7 @@ class TextWriter:
             handler(token)
 
     def on_inline(self, token) -> None:
-        text = inline_text(token.children or [])
+        text = inline_text(token.children or [], self.link)
         if self.row is not None:
             self.row.append(text)
         elif self.heading:
@@ -401,8 +418,9 @@ class TextWriter:
         self.in_table = False
 
 
-def inline_text(children) -> str:
-    """The text of inline tokens; links as 'text (url)'."""
+def inline_text(children, link: Callable[[str], str] | None = None) -> str:
+    """The text of inline tokens; links as 'text (url)', the url through `link` if given
+    (a link written as its own address then shows only the rewritten one)."""
     out: list[str] = []
     href_stack: list[tuple[str, int]] = []
     for child in children:
@@ -416,8 +434,11 @@ def inline_text(children) -> str:
         elif kind == "link_close" and href_stack:
             href, start = href_stack.pop()
             label = "".join(out[start:])
-            if href and href != label and href != "mailto:" + label:
-                out.append(f" ({href})")
+            shown = link(href) if link and href else href
+            if href and href == label and shown != href:
+                out[start:] = [shown]
+            elif href and href != label and href != "mailto:" + label:
+                out.append(f" ({shown})")
         elif kind == "image":
             out.append(f"[Bild: {child.content}]" if child.content else "[Bild]")
         elif kind == "html_inline":
@@ -429,9 +450,10 @@ def _strip_tags(html: str) -> str:
     return nh3.clean(html, tags=set(), clean_content_tags={"script", "style"})
 
 
-def markdown_to_text(source: str, placeholders: Iterable[str] = ()) -> str:
+def markdown_to_text(source: str, placeholders: Iterable[str] = (),
+                     link: Callable[[str], str] | None = None) -> str:
     """The plain text part, from the same Markdown source."""
-    return TextWriter(placeholders).write(_markdown().parse(source))
+    return TextWriter(placeholders, link).write(_markdown().parse(source))
 
 
 # --- compiling once, rendering per recipient --------------------------------------------
@@ -460,6 +482,18 @@ class _Pieces:
             pieces[index] = values[key]
         return "".join(pieces)
 
+    def bake(self, values: dict[str, str]) -> "_Pieces":
+        """The same text with these slots filled for good (the others stay slots)."""
+        filled = {index: key for index, key in self.slots}
+        template = []
+        for index, piece in enumerate(self.pieces):
+            key = filled.get(index)
+            if key is None or key in values:
+                template.append(_braces(values[key] if key else piece))
+            else:
+                template.append("{" + key + "}")
+        return _Pieces("".join(template))
+
 
 @dataclass
 class _Variant:
@@ -475,46 +509,155 @@ class CompiledCampaign:
     preheader: str
     anonymous: _Variant
     named: _Variant
+    links: list[str] = field(default_factory=list)  # tracked: link n is links[n - 1]
+    tracked: tuple[_Variant, _Variant] | None = None  # (anonymous, named) with link slots
 
     def render(self, fields: PersonalFields) -> tuple[str, str]:
         """(text, html) for one recipient: pick the variant, fill in the fields."""
         name = fields.name
-        variant = self.named if name else self.anonymous
+        if fields.links is not None and self.tracked is not None:
+            variant = self.tracked[1] if name else self.tracked[0]
+        else:
+            variant = self.named if name else self.anonymous
         email = fields.email
         values = {"n": name, "nh": escape(name), "e": email, "eh": escape(email),
                   "u": fields.unsubscribe_url, "p": fields.preferences_url}
         if variant.quoted:
             values["nu"] = quote(name, safe="")
             values["eu"] = quote(email, safe="@")
+        if variant is not self.named and variant is not self.anonymous:
+            _reader_values(values, fields)
         return variant.text.fill(values), variant.html.fill(values)
 
 
-def compile_campaign(campaign: CampaignContent, *, archive: bool = False) -> CompiledCampaign:
-    """Prepare a campaign for fast per-recipient rendering (needs an app context)."""
+def _reader_values(values: dict[str, str], fields: PersonalFields) -> None:
+    """A consenting reader's own link addresses and open pixel."""
+    for number, url in enumerate(fields.links or (), start=1):
+        values[f"l{number}"] = url
+        values[f"lh{number}"] = escape(url)
+    values["o"] = PIXEL.format(url=escape(fields.pixel)) if fields.pixel else ""
+
+
+PIXEL = ('<img src="{url}" width="1" height="1" alt="" '
+         'style="display:block;width:1px;height:1px;border:0">')
+
+
+def compile_campaign(campaign: CampaignContent, *, archive: bool = False,
+                     track: bool = False) -> CompiledCampaign:
+    """Prepare a campaign for fast per-recipient rendering (needs an app context).
+    `track`: the body's links lead through BASE_URL/r/ (the delivery engine's mails)."""
     tree = _parse(campaign.body or "")
     tokens = {key: f"owl{secrets.token_hex(8)}{key.replace('_', '')}x" for key in FIELDS}
-    variants = [_compile_variant(campaign, tree, has_name, tokens, archive)
+    table = _LinkTable(tokens) if track else None
+    variants = [_compile_variant(campaign, tree, has_name, tokens, archive, table)
                 for has_name in (False, True)]
-    return CompiledCampaign(getattr(campaign, "id", None), campaign.subject,
-                            campaign.preheader or "", *variants)
+    compiled = CompiledCampaign(getattr(campaign, "id", None), campaign.subject,
+                                campaign.preheader or "", *variants)
+    if table is not None:
+        _track(compiled, table.urls)
+    return compiled
+
+
+def _track(compiled: CompiledCampaign, urls: list[str]) -> None:
+    """Keep the variants with link slots for consenting readers; bake the campaign's
+    anonymous links (and no pixel) into the variants everyone else gets."""
+    compiled.links = urls
+    compiled.tracked = (compiled.anonymous, compiled.named)
+    signer = NumberSigner(Purpose.CLICK)
+    base = current_app.config["BASE_URL"]
+    anonymous = {"o": ""}
+    for number in range(1, len(urls) + 1):
+        url = f"{base}/r/{signer.dumps(compiled.campaign_id or 0, number)}"
+        anonymous[f"l{number}"] = anonymous[f"lh{number}"] = url
+    compiled.anonymous, compiled.named = (
+        _Variant(v.text.bake(anonymous), v.html.bake(anonymous), v.quoted)
+        for v in compiled.tracked)
+
+
+class _LinkTable:
+    """The body's http(s) links by number, in the order they first appear; the same for
+    every variant and language of a campaign (the body decides it)."""
+
+    def __init__(self, tokens: dict[str, str]) -> None:
+        self.fields = tuple(tokens.values())
+        self.prefix = f"owl{secrets.token_hex(8)}"
+        self.numbers: dict[str, int] = {}
+        self.urls: list[str] = []
+
+    def placeholder(self, url: str) -> str:
+        """The stand-in for a link in the compiled text; a personal link stays itself."""
+        if not url.lower().startswith(("http://", "https://")) or any(
+                token in url for token in self.fields):
+            return url
+        number = self.numbers.get(url)
+        if number is None:
+            self.urls.append(url)
+            number = self.numbers[url] = len(self.urls)
+        return f"{self.prefix}L{number}x"
+
+    def rewrite_html(self, html: str) -> str:
+        """Every link's href in sanitised HTML (nh3 writes href="…") as its stand-in."""
+        def href(match: re.Match) -> str:
+            url = htmllib.unescape(match.group(2))
+            stand_in = self.placeholder(url)
+            return match.group(0) if stand_in == url else f"{match.group(1)}{stand_in}\""
+
+        return _ANCHOR.sub(lambda anchor: _HREF.sub(href, anchor.group(0), count=1), html)
+
+    def slots(self, text: str, html: bool) -> str:
+        """Stand-ins as format fields: {l3} (text), {lh3} (HTML-escaped). In HTML each
+        href gets a line of its own (line breaks inside a tag are only whitespace): the
+        mail builder encodes lines it has seen before from memory, so a reader's own
+        links then cost a short line each, not the whole paragraph around them."""
+        if not html:
+            return re.sub(re.escape(self.prefix) + r"L(\d+)x", r"{l\1}", text)
+        return re.sub(r'\shref="' + re.escape(self.prefix) + r'L(\d+)x"',
+                      r'\nhref="{lh\1}"\n', text)
+
+
+_ANCHOR = re.compile(r"<a\s[^>]*>")
+_HREF = re.compile(r'(\shref=")([^"]*)"')
 
 
 def _compile_variant(campaign, tree, has_name: bool, tokens: dict[str, str],
-                     archive: bool) -> _Variant:
+                     archive: bool, table: "_LinkTable | None" = None) -> _Variant:
     """One variant's text and HTML, with format fields where personal data goes."""
     source = _flatten(tree.body, has_name, tokens)
     context = _layout_context(campaign, tokens, archive)
     content = _link_bare_urls(markdown_to_html(source),
                               (tokens["unsubscribe_url"], tokens["preferences_url"]))
+    if table is not None:
+        content = table.rewrite_html(content)
     html = render_template("campaign_mail/mail.html",
                            content=Markup(content),  # noqa: S704 (sanitised by nh3)
                            **context)
     html = _inliner().inline(html)
-    text = render_template("campaign_mail/mail.txt",
-                           content=markdown_to_text(source, tokens.values()), **context)
-    html = _fill_html(html, tokens)
-    return _Variant(_Pieces(_fill_text(text, tokens)), _Pieces(html),
-                    "{nu}" in html or "{eu}" in html)
+    text = render_template("campaign_mail/mail.txt", content=markdown_to_text(
+        source, tokens.values(), table.placeholder if table else None), **context)
+    html, text = _fill_html(html, tokens), _fill_text(text, tokens)
+    if table is not None:
+        html = table.slots(html, True).replace("</body>", "{o}\n</body>", 1)
+        text = table.slots(text, False)
+    return _Variant(_Pieces(text), _Pieces(html), "{nu}" in html or "{eu}" in html)
+
+
+class ReaderLinks:
+    """A consenting reader's own link tokens: campaign, link and reader, signed (and the
+    open pixel's); for the delivery engine, per mail."""
+
+    def __init__(self, campaign_id: int, link_count: int) -> None:
+        self.campaign_id, self.numbers = campaign_id, range(1, link_count + 1)
+        self.base = current_app.config["BASE_URL"]
+        self.clicks, self.opens = NumberSigner(Purpose.CLICK), NumberSigner(Purpose.OPEN)
+
+    def fields(self, fields: PersonalFields, subscriber_id: int) -> PersonalFields:
+        """The reader's personal fields with their own links and pixel."""
+        campaign, dumps = self.campaign_id, self.clicks.dumps
+        links = tuple(f"{self.base}/r/{dumps(campaign, number, subscriber_id)}"
+                      for number in self.numbers)
+        pixel = f"{self.base}/o/{self.opens.dumps(campaign, subscriber_id)}.gif"
+        return PersonalFields(fields.name, fields.email, fields.unsubscribe_url,
+                              fields.preferences_url, links, pixel)
 
 
 _TAG_SPLIT = re.compile(r"(<[^>]*>)")

@@ -21,8 +21,9 @@ from flask_babel import force_locale
 from sqlalchemy import text
 
 from ..addresses import ascii_address
+from ..campaigns.links import store_links
 from ..campaigns.models import CampaignStatus
-from ..campaigns.rendering import PersonalFields, compile_campaign
+from ..campaigns.rendering import PersonalFields, ReaderLinks, compile_campaign
 from ..extensions import db
 from ..mail.retry import CONNECT_BACKOFF
 from ..mail.transport import ConnectionLost, Deferred, Refused, make_connection
@@ -108,11 +109,13 @@ def _clear_dead_claims(campaign_ids: list[int], me: str) -> None:
 
 class Links:
     """Unsubscribe and preferences links, the same tokens subscriptions.services signs
-    (tokens.LinkSigner: the fast path of tokens.sign)."""
+    (tokens.LinkSigner: the fast path of tokens.sign); a reader with tracking consent
+    also gets their own link tokens and open pixel."""
 
-    def __init__(self, campaign_id: int | None = None) -> None:
+    def __init__(self, campaign_id: int | None = None, link_count: int = 0) -> None:
         config = current_app.config
         self.campaign = [campaign_id] if campaign_id else []  # whose mail a link came in
+        self.readers = ReaderLinks(campaign_id, link_count) if campaign_id else None
         adapter = current_app.url_map.bind("localhost", script_name=config["APPLICATION_ROOT"])
         base = config["BASE_URL"]
         self.unsubscribe = base + adapter.build("subscriptions.unsubscribe", {"token": "T"})[:-1]
@@ -122,19 +125,23 @@ class Links:
 
     def fields(self, recipient: Recipient) -> PersonalFields:
         payload = [recipient.subscriber_id, recipient.token_key, *self.campaign]
-        return PersonalFields(
+        fields = PersonalFields(
             recipient.name, recipient.email,
             self.unsubscribe + self._unsubscribe.dumps(payload),
             self.preferences + self._preferences.dumps(payload))
+        if recipient.tracking and self.readers is not None:
+            return self.readers.fields(fields, recipient.subscriber_id)
+        return fields
 
 
 def builders_by_language(campaign) -> dict[str, MessageBuilder]:
     """The campaign compiled once per language: the editors' text as written, the frame
-    around it (why you get this, unsubscribe, preferences, imprint) in the reader's."""
+    around it (why you get this, unsubscribe, preferences, imprint) in the reader's; its
+    links lead through /r/ (the same link numbers in every language: the body decides)."""
     builders = {}
     for language in current_app.config["LANGUAGES"]:
         with force_locale(language):
-            builders[language] = MessageBuilder(compile_campaign(campaign))
+            builders[language] = MessageBuilder(compile_campaign(campaign, track=True))
     return builders
 
 
@@ -287,7 +294,9 @@ class CampaignRun:
             services.pause_unrenderable(campaign, exc)
             db.session.commit()
             return False
-        self.links = Links(self.campaign_id)
+        urls = next(iter(self.builders.values())).compiled.links
+        store_links(self.campaign_id, urls)
+        self.links = Links(self.campaign_id, len(urls))
         self.domain = bounce_domain()
         db.session.commit()
         return True

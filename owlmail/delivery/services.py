@@ -117,6 +117,7 @@ class Recipient:
     name: str
     token_key: str
     language: str = "de"  # the mail's frame (reason, links, footer) is in this language
+    tracking: bool = False  # consented to their own opens and clicks being counted, now
 
 
 def _claimable(campaign_id: int, now: datetime):
@@ -151,7 +152,7 @@ def _wanted_recipients(campaign_id: int, ids: list[int]) -> list[Recipient]:
     d, s = deliveries.c, subscribers.c
     rows = db.session.execute(
         select(d.id, d.subscriber_id, d.attempts, s.email, s.email_key, s.name, s.token_key,
-               s.status, s.language)
+               s.status, s.language, s.tracking)
         .select_from(deliveries.outerjoin(subscribers, s.id == d.subscriber_id))
         .where(d.id.in_(ids)).order_by(d.id)).all()
     suppressed = suppressed_among([row.email_key for row in rows if row.email_key])
@@ -163,7 +164,7 @@ def _wanted_recipients(campaign_id: int, ids: list[int]) -> list[Recipient]:
         else:
             wanted.append(Recipient(row.id, row.subscriber_id, row.attempts, row.email,
                                     row.email_key, row.name or "", row.token_key,
-                                    row.language or "de"))
+                                    row.language or "de", bool(row.tracking)))
     if unwanted:
         skip_deliveries(campaign_id, unwanted)
     return wanted

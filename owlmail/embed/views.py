@@ -23,7 +23,12 @@ from ..subscriptions.fields import services as fields
 from ..subscriptions.fields.forms import given_values, with_field_inputs
 from ..subscriptions.forms import SubscribeForm
 from ..subscriptions.models import SubscriberStatus
-from ..subscriptions.views import _address_limit, _subscribe_limit, _target_address
+from ..subscriptions.views import (
+    _address_limit,
+    _subscribe_limit,
+    _target_address,
+    tracking_choice,
+)
 from . import services
 from .forms import EmbedForm
 
@@ -100,7 +105,8 @@ def subscribe():
         return _problems(form)
     evidence = replace(Evidence.from_request(), source_url=page)
     signup = subscriptions.request_subscription(
-        form.email.data, form.name.data, form.topics.data or [], evidence, current_version())
+        form.email.data, form.name.data, form.topics.data or [], evidence, current_version(),
+        tracking_choice(form))
     fields.take_signup(signup.id, signup.status == SubscriberStatus.CONFIRMED,
                        given_values(form), form_fields_of(form), evidence)
     db.session.commit()

@@ -1,4 +1,6 @@
-"""The numbers of one campaign's report, from its counters, deliveries and events."""
+"""The numbers of one campaign's report, from its counters, deliveries, events and what
+its links counted (clicks for every reader; opens and clickers only among readers with
+tracking consent)."""
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -11,6 +13,7 @@ from ..delivery.models import Delivery, DeliveryStatus
 from ..events import CampaignEvent, EventKind
 from ..extensions import db
 from ..subscriptions.models import Subscriber
+from ..tracking.services import Clicks, campaign_clicks
 
 TOP_DOMAINS = 10
 TIMELINE_DAYS = 14
@@ -43,10 +46,17 @@ class Report:
     unsubscribed: int
     domains: list[DomainLine] = field(default_factory=list)
     timeline: list[DayPoint] = field(default_factory=list)
+    clicks: Clicks = field(default_factory=Clicks)
+    click_timeline: list[DayPoint] = field(default_factory=list)
 
     @property
     def bounced(self) -> int:
         return self.hard_bounces + self.soft_bounces
+
+    @property
+    def tracking_share(self) -> float:
+        """The share of readers reached who agree to tracking (today)."""
+        return self.clicks.tracking_recipients / self.sent if self.sent else 0.0
 
     def as_json(self) -> dict:
         """The API's report object."""
@@ -57,18 +67,44 @@ class Report:
             "complaints": self.complaints, "unsubscribed": self.unsubscribed,
             "domains": [{"domain": d.domain, "sent": d.sent, "failed": d.failed}
                         for d in self.domains],
+            **self._clicks_json(),
+        }
+
+    def _clicks_json(self) -> dict:
+        """Clicks of every reader per link; opens and unique clickers only among readers
+        with tracking consent (`tracking_readers` of them, `tracking_share` of those
+        reached); `filtered`: fetches by link scanners and HEAD requests, not counted."""
+        clicks = self.clicks
+        return {
+            "clicks": clicks.clicks,
+            "links": [{"url": line.url, "clicks": line.clicks} for line in clicks.links],
+            "opens": clicks.opens, "unique_clickers": clicks.unique_clickers,
+            "tracking_readers": clicks.tracking_recipients,
+            "tracking_share": round(self.tracking_share, 4), "filtered": clicks.filtered,
         }
 
 
 def campaign_report(campaign: Campaign) -> Report:
     """Counters of the campaign, its events by kind, its top domains and a timeline."""
     kinds = event_counts(campaign.id)
+    clicks = campaign_clicks(campaign.id, campaign.sent_count, campaign.started_at,
+                             TIMELINE_DAYS)
     return Report(
         campaign.recipients_count, campaign.sent_count, campaign.failed_count,
         campaign.skipped_count, kinds.get(EventKind.HARD_BOUNCE, 0),
         kinds.get(EventKind.SOFT_BOUNCE, 0), kinds.get(EventKind.COMPLAINT, 0),
         kinds.get(EventKind.UNSUBSCRIBE, 0), top_domains(campaign.id),
-        timeline(campaign) if campaign.started_at else [])
+        timeline(campaign) if campaign.started_at else [], clicks,
+        running_totals(clicks.per_day))
+
+
+def running_totals(per_day: list[tuple[datetime, int]]) -> list[DayPoint]:
+    """Day counts as chart points with the running total."""
+    points, total = [], 0
+    for day, new in per_day:
+        total += new
+        points.append(DayPoint(day, new, total))
+    return points
 
 
 def event_counts(campaign_id: int) -> dict[EventKind, int]:

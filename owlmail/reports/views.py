@@ -14,9 +14,11 @@ bp = Blueprint("reports", __name__)
 @bp.get("/admin/campaigns/<int:campaign_id>/report")
 @editor_required
 def campaign(campaign_id: int):
-    """Numbers, a chart of what came back per day, and the top recipient domains."""
+    """Numbers, the links ranked by clicks, charts of clicks and of what came back per day,
+    and the top recipient domains."""
     found = db.get_or_404(Campaign, campaign_id)
     report = campaign_report(found)
     chart = growth_chart(report.timeline) if report.timeline else None
+    click_chart = growth_chart(report.click_timeline) if report.click_timeline else None
     return render_template("reports/campaign.html", campaign=found, report=report,
-                           chart=chart)
+                           chart=chart, click_chart=click_chart)

@@ -14,6 +14,7 @@ from ..extensions import db
 from .models import ConsentText
 
 CONSENT_TEMPLATE = "subscriptions/_consent_text.html"
+TRACKING_TEMPLATE = "subscriptions/_tracking_text.html"  # the separate tracking consent
 
 
 @dataclass(frozen=True)
@@ -50,18 +51,23 @@ def _stored_ip(ip: str | None) -> str | None:
     return ip
 
 
-def consent_text() -> Markup:
+def consent_text(template: str = CONSENT_TEMPLATE) -> Markup:
     """The consent wording as shown next to the checkbox."""
-    return Markup(render_template(CONSENT_TEMPLATE))  # noqa: S704 (our own autoescaped template)
+    return Markup(render_template(template))  # noqa: S704 (our own autoescaped template)
 
 
-def current_version() -> str:
+def tracking_version() -> str:
+    """The version of the tracking consent's wording shown now (stored like the other)."""
+    return current_version(TRACKING_TEMPLATE)
+
+
+def current_version(template: str = CONSENT_TEMPLATE) -> str:
     """The version of the consent text shown now; stored once per wording, forever."""
     known = current_app.extensions.setdefault("owlmail.consent_versions", {})
-    key = (str(get_locale()), current_app.debug)
+    key = (str(get_locale()), current_app.debug, template)
     if key in known and not current_app.debug:
         return known[key]  # seen stored in the database by this process
-    plain = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", str(consent_text()))).strip()
+    plain = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", str(consent_text(template)))).strip()
     version = hashlib.sha256(plain.encode()).hexdigest()[:12]
     if db.session.get(ConsentText, version) is None:
         try:

@@ -28,9 +28,11 @@ class SubscribeForm(GuardedForm):
     topics = MultiCheckboxField(_l("Themen"), validate_choice=True)
     consent = BooleanField(validators=[DataRequired(
         _l("Bitte bestätigen Sie die Einwilligung, damit wir Ihnen schreiben dürfen."))])
+    tracking = BooleanField()  # optional and unticked: the separate tracking consent
 
 
 class PreferencesForm(Form):
     name = StringField(_l("Name"), validators=[Optional(), Length(max=100), single_line])
     topics = MultiCheckboxField(_l("Themen"), validate_choice=True)
+    tracking = BooleanField()
 

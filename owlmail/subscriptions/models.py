@@ -4,7 +4,7 @@ import enum
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, true
+from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..dbtypes import str_enum
@@ -76,6 +76,10 @@ class Subscriber(db.Model):
     # Part of every unsubscribe/preferences token; replaced on erasure, so old links die.
     token_key: Mapped[str] = mapped_column(String(32), default=new_token_key)
     language: Mapped[str] = mapped_column(String(8), default="de")  # signed up in; mails in it
+    # The separate, optional consent that this reader's own opens and clicks are counted
+    # (its steps are in the consent log: tracking_given, tracking_withdrawn). Without it
+    # the reader's mails carry the campaign's anonymous links and no image from this site.
+    tracking: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     topics: Mapped[list[Topic]] = relationship(secondary=subscriber_topics, lazy="selectin")
     consent_events: Mapped[list["ConsentEvent"]] = relationship(

@@ -191,6 +191,7 @@ def subscriber_detail(subscriber: Subscriber) -> dict:
         "created_at": iso(subscriber.created_at),
         "confirmed_at": iso(subscriber.confirmed_at),
         "unsubscribed_at": iso(subscriber.unsubscribed_at),
+        "tracking": bool(subscriber.tracking),
         "consent_history": [consent_event_data(e) for e in subscriber.consent_events],
         "consent_texts": [{"version": t.version, "text": t.text,
                            "first_shown_at": iso(t.first_shown_at)}

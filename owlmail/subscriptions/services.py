@@ -159,11 +159,22 @@ class SignUp(NamedTuple):
     status: SubscriberStatus
     confirm_nonce: str | None
     token_key: str
+    tracking: bool = False
+
+
+class TrackingChoice(NamedTuple):
+    """The sign-up form's optional tracking consent: ticked or not, and its wording."""
+
+    given: bool = False
+    version: str | None = None
+
+
+NO_TRACKING = TrackingChoice()
 
 
 def request_subscription(
     raw_email: str, name: str | None, topic_slugs: list[str], evidence: Evidence,
-    consent_version: str,
+    consent_version: str, tracking: TrackingChoice = NO_TRACKING,
 ) -> SignUp:
     """Handle a sign-up; the caller shows the same page whatever state the address is in.
 
@@ -178,14 +189,15 @@ def request_subscription(
     signup = None
     found = _locked_signup(conn, key)
     if found is None:
-        signup = _insert_pending(conn, email, key, name)
+        signup = _insert_pending(conn, email, key, name, tracking.given)
         found = None if signup else _locked_signup(conn, key)
     if found is not None and found.status == SubscriberStatus.CONFIRMED:
-        _queue_already_subscribed(found)
+        _queue_already_subscribed(found)  # tracking changes on the preferences page
         return found
     if found is not None:
-        signup = _renew_pending(conn, found, name)
+        signup = _renew_pending(conn, found, name, tracking.given)
     _log_request(conn, signup, topic_ids_by_slugs(topic_slugs), evidence, consent_version)
+    _log_tracking(conn, signup.id, found is not None and found.tracking, tracking, evidence)
     queue_confirmation(signup)
     db.session.expire_all()  # objects the session may hold no longer match the rows
     return signup
@@ -193,7 +205,8 @@ def request_subscription(
 
 _subscribers = Subscriber.__table__
 _SIGNUP_COLUMNS = (_subscribers.c.id, _subscribers.c.email, _subscribers.c.name,
-                   _subscribers.c.status, _subscribers.c.confirm_nonce, _subscribers.c.token_key)
+                   _subscribers.c.status, _subscribers.c.confirm_nonce, _subscribers.c.token_key,
+                   _subscribers.c.tracking)
 
 
 def _locked_signup(conn, key: str) -> SignUp | None:
@@ -209,29 +222,31 @@ def _insert_ignoring_conflict(conn):
     return dialect_insert(_subscribers).on_conflict_do_nothing(index_elements=["email_key"])
 
 
-def _insert_pending(conn, email: str, key: str, name: str) -> SignUp | None:
+def _insert_pending(conn, email: str, key: str, name: str, tracking: bool) -> SignUp | None:
     """A new pending subscriber; None when the address was inserted meanwhile."""
     values = {"status": SubscriberStatus.PENDING, "requested_at": utcnow(), "email": email,
               "email_key": key, "name": name, "language": str(get_locale()),
               "confirm_nonce": secrets.token_urlsafe(16),
-              "token_key": new_token_key()}
+              "token_key": new_token_key(), "tracking": tracking}
     new_id = conn.execute(_insert_ignoring_conflict(conn).values(values)
                           .returning(_subscribers.c.id)).scalar()
     if new_id is None:
         return None
     return SignUp(new_id, email, name, SubscriberStatus.PENDING, values["confirm_nonce"],
-                  values["token_key"])
+                  values["token_key"], tracking)
 
 
-def _renew_pending(conn, found: SignUp, name: str) -> SignUp:
-    """An existing, not confirmed subscriber asks again: pending, topics chosen anew."""
+def _renew_pending(conn, found: SignUp, name: str, tracking: bool) -> SignUp:
+    """An existing, not confirmed subscriber asks again: pending, topics and tracking
+    consent chosen anew."""
     values = {"status": SubscriberStatus.PENDING, "requested_at": utcnow(),
               "name": name or found.name, "language": str(get_locale()),
-              "confirm_nonce": found.confirm_nonce or secrets.token_urlsafe(16)}
+              "confirm_nonce": found.confirm_nonce or secrets.token_urlsafe(16),
+              "tracking": tracking}
     conn.execute(update(_subscribers).where(_subscribers.c.id == found.id), values)
     conn.execute(delete(subscriber_topics).where(subscriber_topics.c.subscriber_id == found.id))
     return found._replace(status=values["status"], name=values["name"],
-                          confirm_nonce=values["confirm_nonce"])
+                          confirm_nonce=values["confirm_nonce"], tracking=tracking)
 
 
 def _log_request(conn, signup: SignUp, topics: list[tuple[int, str]], evidence: Evidence,
@@ -246,6 +261,33 @@ def _log_request(conn, signup: SignUp, topics: list[tuple[int, str]], evidence: 
         "mail_template_version": mail_template_version("confirm"),
         "detail": json.dumps({"topics": [slug for _, slug in topics]}, ensure_ascii=False),
     })
+
+
+def _log_tracking(conn, subscriber_id: int, before: bool, choice: TrackingChoice,
+                  evidence: Evidence) -> None:
+    """The tracking consent of a sign-up in the consent log, when given or taken back."""
+    if choice.given or before:
+        conn.execute(insert(ConsentEvent.__table__), {
+            "subscriber_id": subscriber_id, **_evidence_columns(evidence),
+            **_tracking_event(choice.given, choice.version), "detail": ""})
+
+
+def _tracking_event(given: bool, version: str | None) -> dict[str, str | None]:
+    return {"action": "tracking_given" if given else "tracking_withdrawn",
+            "consent_text_version": version if given else None}
+
+
+def set_tracking(subscriber: Subscriber, given: bool, version: str | None,
+                 evidence: Evidence) -> bool:
+    """Give or withdraw the tracking consent (logged); True when it changed. The next mail
+    carries the reader's own links, or from now on only the anonymous ones."""
+    if bool(subscriber.tracking) == given:
+        return False
+    subscriber.tracking = given
+    event = _tracking_event(given, version)
+    record(subscriber, event["action"], evidence,
+           consent_text_version=event["consent_text_version"])
+    return True
 
 
 def _evidence_columns(evidence: Evidence) -> dict[str, str | None]:

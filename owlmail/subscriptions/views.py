@@ -13,7 +13,7 @@ from ..formguard import Verdict
 from ..forms import ButtonForm
 from ..tokens import Purpose, TokenError
 from . import services
-from .consent import Evidence, current_version
+from .consent import Evidence, current_version, tracking_version
 from .fields import services as fields
 from .fields.forms import form_with_fields, given_values
 from .forms import PreferencesForm, SubscribeForm
@@ -68,11 +68,18 @@ def subscribe():
     evidence = Evidence.from_request()
     signup = services.request_subscription(
         form.email.data, form.name.data, form.topics.data or [], evidence, current_version(),
+        tracking_choice(form),
     )
     fields.take_signup(signup.id, signup.status == SubscriberStatus.CONFIRMED,
                        given_values(form), fields.form_fields(), evidence)
     db.session.commit()
     return render_template("subscriptions/check_mail.html")
+
+
+def tracking_choice(form) -> services.TrackingChoice:
+    """The optional tracking box of a sign-up form, with the wording shown next to it."""
+    given = bool(form.tracking.data)
+    return services.TrackingChoice(given, tracking_version() if given else None)
 
 
 def _token_problem(exc: TokenError, action: str):
@@ -148,6 +155,10 @@ def preferences(token: str):
     elif form.validate():
         services.update_preferences(subscriber, form.name.data, form.topics.data or [],
                                     Evidence.from_request())
+        if request.form.get("tracking_offered"):  # not the unsubscribe page's short form
+            given = bool(form.tracking.data)
+            services.set_tracking(subscriber, given, tracking_version() if given else None,
+                                  Evidence.from_request())
         fields.change_values(subscriber.id, given_values(form), fields.form_fields(),
                              Evidence.from_request())
         db.session.commit()
