@@ -3,6 +3,7 @@
     .venv/bin/python bench/send_throughput.py                 # 100,000 recipients, SQLite
     .venv/bin/python bench/send_throughput.py --n 10000
     .venv/bin/python bench/send_throughput.py --n 20000 --dkim   # a second run, signed
+    .venv/bin/python bench/send_throughput.py --n 20000 --dkim ed25519
     .venv/bin/python bench/send_throughput.py --n 1000000 \\
         --database-uri postgresql+psycopg://postgres@127.0.0.1:5432/owlmail_bench_send
 
@@ -138,12 +139,12 @@ def add_campaign(app) -> int:
         return campaign_id
 
 
-def dkim_settings(workdir: Path) -> dict[str, str]:
-    """A fresh 2048-bit RSA key: the worker's environment for signing every mail."""
+def dkim_settings(workdir: Path, algorithm: str = "rsa") -> dict[str, str]:
+    """A fresh key (RSA 2048 bits, or Ed25519): the worker's environment for signing."""
     from owlmail.mail.dkim import generate_key, write_private_key
 
-    key_file = workdir / "dkim.pem"
-    write_private_key(key_file, generate_key())
+    key_file = workdir / f"dkim-{algorithm}.pem"
+    write_private_key(key_file, generate_key(algorithm))
     return {"OWLMAIL_DKIM_DOMAIN": "owl-morgen.de", "OWLMAIL_DKIM_SELECTOR": "bench",
             "OWLMAIL_DKIM_PRIVATE_KEY_FILE": str(key_file)}
 
@@ -282,8 +283,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--ceiling-count", type=int, default=40_000,
                         help="mails for the plain-smtplib ceiling (at most --n)")
-    parser.add_argument("--dkim", action="store_true",
-                        help="then send a second campaign to all N with DKIM signing on")
+    parser.add_argument("--dkim", nargs="?", const="rsa", choices=["rsa", "ed25519"],
+                        help="then send a second campaign to all N with DKIM signing on "
+                             "(rsa-sha256 with 2048 bits unless ed25519 is named)")
     parser.add_argument("--tracking", type=int, default=0, metavar="PERCENT",
                         help="readers with tracking consent (own links and pixel)")
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
@@ -319,8 +321,9 @@ def main() -> None:
             print(f"ceiling    again, just before the signed run: {raw:,.0f} mails/s")
             rate, seconds, idle, rss, hwm, failed, cpu = run_worker(
                 uri, port, args.connections, app, signed_id, args.n, workdir,
-                dkim_settings(workdir))
-            print(f"with DKIM  rsa-sha256 2048: {rate:,.0f} mails/s ({seconds:.1f} s, "
+                dkim_settings(workdir, args.dkim))
+            name = "ed25519-sha256" if args.dkim == "ed25519" else "rsa-sha256 2048"
+            print(f"with DKIM  {name}: {rate:,.0f} mails/s ({seconds:.1f} s, "
                   f"{failed} failed; worker CPU {cpu}); "
                   f"ratio {rate / raw:.2f}; peak (VmHWM) {hwm:.0f} MB")
     finally:
