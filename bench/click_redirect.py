@@ -27,24 +27,22 @@ import time
 from pathlib import Path
 
 from ports import free_port, wait_for_port
-from signup_load import BIN, ROOT, app_env, http_request, open_loop, report_latency, start, stop
+from signup_load import (
+    BIN,
+    ROOT,
+    app_env,
+    fresh_database,
+    http_request,
+    open_loop,
+    report_latency,
+    start,
+    stop,
+)
 
 sys.path.insert(0, str(ROOT))
-PG_ADMIN_URI = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH_DB = "owlmail_bench_click"
 LINKS = 10
 READERS = 200
-
-
-def fresh_database(kind: str, workdir: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{workdir / 'bench.sqlite'}"
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URI, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {PG_BENCH_DB}")
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
 
 
 def bench_app(database_uri: str):
@@ -137,7 +135,7 @@ def run(kind: str, rate: float, seconds: float, web_workers: int,
     base_rate = base_rate or rate
     workdir = Path(tempfile.mkdtemp(prefix=f"owlmail-bench-click-{kind}-"))
     web_port = free_port()
-    database_uri = fresh_database(kind, workdir)
+    database_uri = fresh_database(kind, workdir, PG_BENCH_DB)
     env = app_env(database_uri, free_port(), "memory://")
     env["OWLMAIL_BASE_URL"] = "http://127.0.0.1"
     subprocess.run([str(BIN / "flask"), "--app", "owlmail", "db", "upgrade"], cwd=ROOT,

@@ -110,15 +110,16 @@ def arrivals(dump: Path) -> dict[str, float]:
 # --- processes -------------------------------------------------------------
 
 
-def fresh_database(kind: str, workdir: Path) -> str:
+def fresh_database(kind: str, workdir: Path, name: str = PG_BENCH_DB) -> str:
+    """An empty database: a new SQLite file in workdir, or PostgreSQL's `name` made anew."""
     if kind == "sqlite":
         return f"sqlite:///{workdir / 'bench.sqlite'}"
     import psycopg
 
     with psycopg.connect(PG_ADMIN_URI, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {PG_BENCH_DB}")
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
 
 
 # Per-IP limits raised for the run, forms taken back at once, the outbox polled often.
