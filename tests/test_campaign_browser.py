@@ -76,6 +76,11 @@ def test_an_editor_composes_previews_tests_schedules_and_sends(mail_server, page
     page.get_by_label("Betreff", exact=True).fill("Digitalgipfel OWL: die Ergebnisse")
     page.get_by_label("Vorschautext", exact=False).fill("Was wir gemeinsam angestoßen haben")
     page.get_by_label("Innovation").check()
+    # The segment section is closed but shows it can be opened (its disclosure triangle).
+    segment = page.locator("details.segment")
+    expect(segment.locator("summary")).to_have_css("display", "list-item")
+    segment.locator("summary").click()
+    expect(segment).to_have_attribute("open", "")
     page.get_by_label("Nach dem Versand im öffentlichen Archiv zeigen").check()
     body.fill(body.input_value().replace(
         "[Ergebnisse und nächste Schritte zu Innovation]",
