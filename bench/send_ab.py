@@ -1,0 +1,67 @@
+"""Send speed of two or more versions of the worker, interleaved: A/B on a noisy machine.
+
+    git worktree add /tmp/before <commit>; ln -s "$PWD/.venv" /tmp/before/.venv
+    .venv/bin/python bench/send_ab.py /tmp/before . --reps 3 --n 20000
+    .venv/bin/python bench/send_ab.py .:none . --reps 3        # unsigned against signed
+
+On a shared 2-core machine the ceiling of one minute can be 30 % off the next, so two
+versions measured one after the other say little. This script seeds one database and
+one SMTP sink (as send_throughput.py does) and then, round after round, measures the
+ceiling and sends a fresh campaign with the worker of each checkout in turn; it prints
+each run's ratio and each checkout's mean. A checkout is a directory holding an owlmail
+tree, optionally followed by `:none`, `:rsa` (the default, DKIM rsa-sha256 with 2048
+bits) or `:ed25519` for its signing.
+"""
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+import send_throughput as bench
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("checkouts", nargs="+", metavar="DIR[:SIGNING]")
+    parser.add_argument("--reps", type=int, default=3, help="rounds")
+    parser.add_argument("--n", type=int, default=20_000, help="recipients per campaign")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--database-uri", help="default: a fresh SQLite file")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="owlmail-send-ab-"))
+    keys = {kind: bench.dkim_settings(workdir, kind) for kind in ("rsa", "ed25519")}
+    runs = []
+    for spec in args.checkouts:
+        folder, _, signing = spec.partition(":")
+        signing = signing or "rsa"
+        if signing not in ("none", "rsa", "ed25519"):
+            raise SystemExit(f"{spec}: signing is none, rsa or ed25519")
+        runs.append((spec, Path(folder).resolve(), keys.get(signing, {})))
+    sink, port, sink_name = bench.start_sink()
+    try:
+        uri = bench.fresh_database(args.database_uri, workdir)
+        app = bench.make_app(uri, port, args.connections)
+        message = bench.sample_message(app, bench.seed(app, args.n))
+        print(f"sink {sink_name}; {args.n:,} recipients; {args.connections} connections")
+        ratios: dict[str, list[float]] = {spec: [] for spec, _folder, _env in runs}
+        for _round in range(args.reps):
+            for spec, folder, env in runs:
+                campaign_id = bench.add_campaign(app)
+                raw = bench.ceiling(port, message, min(20_000, args.n), args.connections)
+                bench.ROOT = folder  # the worker runs from this checkout
+                rate, *_, cpu = bench.run_worker(uri, port, args.connections, app,
+                                                 campaign_id, args.n, workdir, env)
+                ratios[spec].append(rate / raw)
+                print(f"{spec:28} ceiling {raw:6,.0f}  owlmail {rate:6,.0f} mails/s  "
+                      f"ratio {rate / raw:.2f}  worker CPU {cpu}", flush=True)
+        for spec, values in ratios.items():
+            print(f"{spec:28} mean ratio {statistics.mean(values):.3f}  "
+                  f"({' · '.join(f'{v:.2f}' for v in values)})")
+    finally:
+        sink.terminate()
+
+
+if __name__ == "__main__":
+    main()
