@@ -66,17 +66,17 @@ def main() -> None:
                 line = (f"{spec:20} ceiling {raw:6,.0f}  owlmail {run.rate:6,.0f} mails/s  "
                         f"ratio {run.rate / raw:.2f}  worker CPU {run.cpu}; "
                         f"machine {run.machine_ms:.2f} ms")
-                if env:
+                if not env:
+                    unsigned_ms = run.machine_ms
+                else:
                     signed_raw = bench.ceiling(port, message, min(10_000, args.n),
                                                args.connections, bench.signer_from(env))
                     line += f"; signed ceiling {signed_raw:,.0f}, ratio to it " \
                         f"{run.rate / signed_raw:.2f}"
-                if not env:
-                    unsigned_ms = run.machine_ms
-                elif unsigned_ms is not None:
-                    bound = bench.signed_bound(unsigned_ms, signs[spec]) / raw
-                    bounds[spec].append(bound)
-                    line += f"; bound {bound:.2f}"
+                    if unsigned_ms is not None:
+                        bound = bench.signed_bound(unsigned_ms, signs[spec]) / raw
+                        bounds[spec].append(bound)
+                        line += f"; bound {bound:.2f}"
                 print(line, flush=True)
         for spec, values in ratios.items():
             bound = f"  bound {statistics.mean(bounds[spec]):.2f}" if bounds[spec] else ""
